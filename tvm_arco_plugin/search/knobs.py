@@ -1,0 +1,93 @@
+"""The task's knobs as the search engine sees them, and which agent owns which knob.
+
+A config is an index into AutoTVM's ConfigSpace (mixed radix, first knob least significant); the
+engine works on the equivalent knob-index vector so that agents can move one knob at a time.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+HARDWARE, SCHEDULING, MAPPING = "hardware", "scheduling", "mapping"
+AGENTS = (HARDWARE, SCHEDULING, MAPPING)
+
+HARDWARE_PREFIX = "hw_"
+# define_knob names that control parallelism/threading/unrolling/vectorisation belong to scheduling.
+_SCHEDULING_WORDS = ("unroll", "thread", "parallel", "vec", "fuse", "pipeline", "order", "reorder", "ann")
+_MAPPING_WORDS = ("tile", "split", "block", "bn", "factor")
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    kind: str  # AutoTVM TransformSpace class name: SplitSpace, ReorderSpace, AnnotateSpace, OtherOptionSpace, ...
+    size: int
+
+
+def default_agent_for(knob, hardware_knobs=()):
+    """The documented default rule (docs/design.md, "Knob ownership")."""
+    if knob.name in hardware_knobs or knob.name.startswith(HARDWARE_PREFIX):
+        return HARDWARE
+    if knob.kind == "SplitSpace":
+        return MAPPING
+    if knob.kind in ("ReorderSpace", "AnnotateSpace"):
+        return SCHEDULING
+    lowered = knob.name.lower()
+    if any(word in lowered for word in _SCHEDULING_WORDS):
+        return SCHEDULING
+    if any(word in lowered for word in _MAPPING_WORDS):
+        return MAPPING
+    return SCHEDULING
+
+
+class KnobLayout:
+    """Knob sizes, index <-> knob-vector conversion (vectorised) and the agent -> knobs assignment."""
+
+    def __init__(self, knobs, hardware_knobs=(), agent_knobs=None):
+        self.knobs = list(knobs)
+        self.names = [k.name for k in self.knobs]
+        self.dims = np.array([k.size for k in self.knobs], dtype=np.int64)
+        self.radix = np.concatenate(([1], np.cumprod(self.dims)[:-1])).astype(np.int64)
+        self.range_length = int(np.prod(self.dims)) if len(self.dims) else 1
+        self.assignment = self._assign(hardware_knobs, agent_knobs or {})
+        # Agents without knobs take no part; at least one agent always has knobs unless the space is trivial.
+        self.agents = [a for a in AGENTS if self.assignment[a]]
+        self.columns = {a: np.array([self.names.index(n) for n in self.assignment[a]], dtype=np.int64)
+                        for a in self.agents}
+
+    @classmethod
+    def from_config_space(cls, space, hardware_knobs=(), agent_knobs=None):
+        knobs = [Knob(name, type(tspace).__name__, len(tspace)) for name, tspace in space.space_map.items()]
+        return cls(knobs, hardware_knobs, agent_knobs)
+
+    def _assign(self, hardware_knobs, agent_knobs):
+        unknown_agents = set(agent_knobs) - set(AGENTS)
+        if unknown_agents:
+            raise ValueError(f"unknown agent(s) {sorted(unknown_agents)}; agents are {list(AGENTS)}")
+        explicit = {}
+        for agent, names in agent_knobs.items():
+            for name in names:
+                if name not in self.names:
+                    raise ValueError(f"agent_knobs[{agent!r}] names knob {name!r}, not in this task's "
+                                     f"config space (knobs: {self.names})")
+                if name in explicit:
+                    raise ValueError(f"knob {name!r} is given to both {explicit[name]!r} and {agent!r}")
+                explicit[name] = agent
+        missing_hw = [n for n in hardware_knobs if n not in self.names]
+        if missing_hw:
+            raise ValueError(f"hardware_knobs {missing_hw} are not in this task's config space ({self.names})")
+        assignment = {a: [] for a in AGENTS}
+        for knob in self.knobs:
+            assignment[explicit.get(knob.name) or default_agent_for(knob, hardware_knobs)].append(knob.name)
+        return assignment
+
+    def to_knobs(self, indexes):
+        """Config indexes (shape [n]) -> knob-index matrix (shape [n, n_knobs])."""
+        indexes = np.asarray(indexes, dtype=np.int64).reshape(-1, 1)
+        return (indexes // self.radix) % self.dims
+
+    def to_index(self, knob_matrix):
+        return (np.asarray(knob_matrix, dtype=np.int64) * self.radix).sum(axis=-1)
+
+    def normalise(self, knob_matrix):
+        """Knob indexes scaled to [0, 1] per knob (the agents' and critic's observation of a config)."""
+        return np.asarray(knob_matrix, dtype=np.float32) / np.maximum(self.dims - 1, 1).astype(np.float32)
