@@ -128,7 +128,7 @@ class MultiAgentExplorer:
         return np.stack([score, steps], axis=1).astype(np.float32)
 
     def local_observation(self, agent, knobs, score, step):
-        own = self.layout.normalise(knobs[:, self.layout.columns[agent]])
+        own = self.layout.normalise(knobs)[:, self.layout.columns[agent]]
         return np.concatenate([own, self._context(score, step)], axis=1)
 
     def global_state(self, knobs, score, step):

@@ -1,0 +1,22 @@
+# The README's two commands: `make demo` (the main job) and `make test`; each installs first.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_ARGS ?=
+
+.PHONY: install demo test clean
+
+$(STAMP): scripts/install.sh scripts/versions.env setup.cfg setup.py $(wildcard patches/*.patch)
+	bash scripts/install.sh
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tvm_arco_plugin.demo $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) out

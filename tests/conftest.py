@@ -1,0 +1,31 @@
+import os
+
+import pytest
+from tvm import autotvm
+
+from tvm_arco_plugin import host_target, templates
+from tvm_arco_plugin.replay import replay_measure_option
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+# Recorded once on the development machine with tvm_arco_plugin.recording.record_space
+# (LocalBuilder + LocalRunner(number=3, repeat=1, min_repeat_ms=5)); all 64 configs.
+MATMUL_128_LOG = os.path.join(DATA, "matmul_128.log")
+
+
+def matmul_task(n=128):
+    return autotvm.task.create(templates.MATMUL, args=(n, n, n, "float32"), target=host_target())
+
+
+@pytest.fixture
+def recorded_matmul():
+    """(task, measure_option answering from the recorded log) for the 128^3 matmul."""
+    task = matmul_task(128)
+    return task, replay_measure_option(MATMUL_128_LOG, task, n_parallel=4)
+
+
+@pytest.fixture
+def local_measure_option():
+    return autotvm.measure_option(
+        builder=autotvm.LocalBuilder(timeout=60),
+        runner=autotvm.LocalRunner(number=2, repeat=1, timeout=60),
+    )

@@ -1,0 +1,47 @@
+"""Measure every configuration of a task's space into a standard AutoTVM log (resumable).
+
+Used to build the recorded spaces that replay benchmarks and deterministic tests run on.
+"""
+import logging
+import os
+
+from tvm import autotvm
+
+from .records import read_records
+
+logger = logging.getLogger("autotvm")
+
+
+class _EnumerateTuner(autotvm.tuner.Tuner):
+    """Proposes every valid index not yet in ``done``, in index order."""
+
+    def __init__(self, task, done):
+        super().__init__(task)
+        self.todo = [i for i in range(self.space.range_length) if self.space.is_index_valid(i) and i not in done]
+        self.pos = 0
+
+    def has_next(self):
+        return self.pos < len(self.todo)
+
+    def next_batch(self, batch_size):
+        batch = self.todo[self.pos:self.pos + batch_size]
+        self.pos += len(batch)
+        return [self.space.get(i) for i in batch]
+
+    def update(self, inputs, results):
+        pass
+
+
+def record_space(task, log_path, measure_option, callbacks=()):
+    """Measure all configs of ``task`` missing from ``log_path`` (an interrupted recording resumes)."""
+    done = set()
+    if os.path.exists(log_path):
+        done = {inp.config.index for inp, _ in read_records(log_path)
+                if inp.task.name == task.name and tuple(inp.task.args) == tuple(task.args)}
+    tuner = _EnumerateTuner(task, done)
+    n_todo = len(tuner.todo)
+    logger.info("recording %s: %d configs already in %s, %d to measure", task.name, len(done), log_path, n_todo)
+    if n_todo:
+        tuner.tune(n_trial=n_todo, measure_option=measure_option,
+                   callbacks=[autotvm.callback.log_to_file(log_path), *callbacks])
+    return n_todo
