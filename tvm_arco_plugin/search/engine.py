@@ -5,7 +5,7 @@ model only through ``surrogate(indexes) -> predicted scores``; the AutoTVM glue 
 supplies both. One call of :meth:`ARCOSearch.propose` does:
 
 1. before the cost model has learnt from a successful measurement: a diverse initial design
-   (greedy max-min distance in knob space over a random pool of valid, unmeasured configs);
+   (a Latin hypercube over the knobs, restricted to valid, unmeasured configs);
 2. otherwise, when enough new measurements arrived since the last round, a MARL exploration round
    (the three agents walk from the best measured configs, the best predicted configs and random
    configs) whose reached configs join the candidate pool; a fresh random sample of the space is
@@ -104,24 +104,23 @@ class ARCOSearch:
         return everything[self.validity(everything)].tolist()
 
     def diverse_unmeasured(self, n):
-        """Greedy max-min (farthest point) selection in normalised knob space from a random pool."""
-        pool = np.array(self.random_unmeasured(max(self.settings.random_pool, n)), dtype=np.int64)
-        if len(pool) <= n:
-            return pool.tolist()
-        points = self.layout.normalise(self.layout.to_knobs(pool))
-        anchors = [self.layout.normalise(self.layout.to_knobs(list(self.measured)))] if self.measured else []
-        chosen = []
-        if anchors:
-            nearest = np.min(((points[:, None, :] - anchors[0][None, :, :]) ** 2).sum(-1), axis=1)
-        else:
-            first = int(self.rng.integers(len(pool)))
-            chosen.append(first)
-            nearest = ((points - points[first]) ** 2).sum(-1)
-        while len(chosen) < n:
-            pick = int(np.argmax(nearest))
-            chosen.append(pick)
-            nearest = np.minimum(nearest, ((points - points[pick]) ** 2).sum(-1))
-        return pool[chosen].tolist()
+        """Latin-hypercube design in knob space: every knob's range is covered evenly by the ``n`` picks.
+
+        (Max-min distance designs were tried first: they pick the corners of the space, i.e. the
+        extreme tilings, which are nearly always the slowest configs.)
+        """
+        n = min(n, self.n_unmeasured)
+        dims = self.layout.dims
+        strata = np.stack([self.rng.permutation(n) for _ in dims], axis=1) if len(dims) else np.zeros((n, 0))
+        knobs = np.floor((strata + self.rng.random(strata.shape)) / n * dims).astype(np.int64)
+        picks, taken = [], set(self.measured)
+        for index in self.layout.to_index(knobs).tolist():
+            if index not in taken and self.validity(np.array([index]))[0]:
+                taken.add(index)
+                picks.append(index)
+        if len(picks) < n:  # invalid or already measured points of the design are replaced at random
+            picks += [i for i in self.random_unmeasured(2 * n) if i not in taken][: n - len(picks)]
+        return picks
 
     # ---- the proposal -------------------------------------------------------------------------
     def propose(self, n, surrogate=None):
