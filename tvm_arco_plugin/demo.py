@@ -21,13 +21,11 @@ from tvm import autotvm, relay  # noqa: E402
 from tvm.contrib import graph_executor  # noqa: E402
 from tvm.relay import testing  # noqa: E402
 
-from . import ARCOTuner, host_target  # noqa: E402
+from . import host_target  # noqa: E402
+from .bench import TUNERS as ALL_TUNERS  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
 
-TUNERS = {
-    "arco": lambda task, seed: ARCOTuner(task, seed=seed),
-    "xgb": lambda task, seed: autotvm.tuner.XGBTuner(task),
-}
+TUNERS = {name: ALL_TUNERS[name] for name in ("arco", "xgb")}
 
 
 def resnet18():
