@@ -171,7 +171,6 @@ def test_all_failing_measurements_end_cleanly(local_measure_option, tmp_path):
 
 
 def test_warm_start_from_other_shapes(tmp_path):
-    from tvm_arco_plugin.replay import replay_measure_option
     from conftest import MATMUL_128_LOG
 
     other = list(read_records(MATMUL_128_LOG))  # a different shape of the same template

@@ -21,7 +21,7 @@ from tvm.relay import testing  # noqa: E402
 
 from . import ARCOTuner, host_target, templates  # noqa: E402,F401  (templates: registers arco/*)
 from .recording import record_space  # noqa: E402
-from .replay import RecordedResults, ReplayBuilder, ReplayRunner  # noqa: E402
+from .replay import RecordedResults, replay_option  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
 
 TUNERS = {
@@ -105,11 +105,10 @@ def replay_one(task, recorded, flops, tuner_name, budget, seed, batch):
     np.random.seed(seed)
     torch.manual_seed(seed)
     tuner = TUNERS[tuner_name](task, seed)
-    runner = ReplayRunner(recorded, n_parallel=batch)
-    option = {"builder": ReplayBuilder(n_parallel=batch), "runner": runner}
+    option = replay_option(recorded, n_parallel=batch)
     with time_in_tuner(tuner) as clock:
         tuner.tune(n_trial=min(budget, len(task.config_space)), measure_option=option)
-    measured = [flops.get(i, 0.0) for i in runner.requests]
+    measured = [flops.get(i, 0.0) for i in option["runner"].requests]
     return np.maximum.accumulate(measured) if measured else np.zeros(0), clock.seconds
 
 

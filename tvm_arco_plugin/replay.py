@@ -89,6 +89,10 @@ def _error_result(message, error_no):
     return MeasureResult(("replayed", RuntimeError(message)), int(error_no), 0.0, time.time())
 
 
-def replay_measure_option(log_path, task=None, n_parallel=8):
-    recorded = RecordedResults.from_log(log_path, task)
+def replay_option(recorded, n_parallel=8):
+    """An AutoTVM ``measure_option`` answering from ``recorded``; its runner keeps the requests made."""
     return {"builder": ReplayBuilder(n_parallel=n_parallel), "runner": ReplayRunner(recorded, n_parallel)}
+
+
+def replay_measure_option(log_path, task=None, n_parallel=8):
+    return replay_option(RecordedResults.from_log(log_path, task), n_parallel)
