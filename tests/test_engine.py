@@ -30,15 +30,15 @@ def test_layout_index_math_matches_autotvm(large_space):
 def test_default_assignment_on_own_template(large_space):
     layout = KnobLayout.from_config_space(large_space)
     assert layout.assignment[MAPPING] == ["tile_y", "tile_x", "tile_k"]
-    assert layout.assignment[SCHEDULING] == ["auto_unroll_max_step", "parallel_outer"]
+    assert layout.assignment[SCHEDULING] == ["auto_unroll_max_step", "k_inner_outside"]
     assert layout.assignment[HARDWARE] == []
     assert layout.agents == [SCHEDULING, MAPPING]
 
 
 def test_explicit_assignment_and_errors(large_space):
     layout = KnobLayout.from_config_space(large_space, agent_knobs={HARDWARE: ["tile_k"]},
-                                          hardware_knobs=["parallel_outer"])
-    assert layout.assignment[HARDWARE] == ["tile_k", "parallel_outer"]
+                                          hardware_knobs=["k_inner_outside"])
+    assert layout.assignment[HARDWARE] == ["tile_k", "k_inner_outside"]
     assert sorted(sum(layout.assignment.values(), [])) == sorted(large_space.space_map)
     with pytest.raises(ValueError, match="not in this task"):
         KnobLayout.from_config_space(large_space, agent_knobs={MAPPING: ["nope"]})

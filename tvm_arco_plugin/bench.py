@@ -3,7 +3,8 @@
     python -m tvm_arco_plugin.bench record --network resnet18 --tasks 0,1 --out-dir benchmarks/spaces
     python -m tvm_arco_plugin.bench record --template arco/matmul_large --args 128,128,128 --out-dir ...
     python -m tvm_arco_plugin.bench replay LOG [LOG ...] --tuners arco,xgb,xgb8,ga,random,gridsearch,droplet \
-        --budget 64 --seeds 10 --out results.json [--plot curves.png] [--import my_templates.py]
+        --budget 64,128,256 --seeds 10 --out results.json [--plot curves.png] [--import my_templates.py]
+    python -m tvm_arco_plugin.bench live --network resnet18 --tasks 0,12 --tuners arco,xgb --budget 64 --seeds 3
 """
 import argparse
 import importlib.util
@@ -11,6 +12,7 @@ import json
 import os
 import random
 import sys
+import time
 
 os.environ.setdefault("TOPHUB_LOCATION", "NONE")
 
@@ -20,6 +22,7 @@ from tvm import autotvm, relay  # noqa: E402
 from tvm.relay import testing  # noqa: E402
 
 from . import ARCOTuner, host_target, templates  # noqa: E402,F401  (templates: registers arco/*)
+from .chameleon import ChameleonTuner  # noqa: E402
 from .recording import record_space  # noqa: E402
 from .replay import RecordedResults, replay_option  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
@@ -32,6 +35,7 @@ TUNERS = {
     "random": lambda task, seed: autotvm.tuner.RandomTuner(task),
     "gridsearch": lambda task, seed: autotvm.tuner.GridSearchTuner(task),
     "droplet": lambda task, seed: autotvm.tuner.DropletTuner(task),
+    "chameleon": lambda task, seed: ChameleonTuner(task, seed=seed),
 }
 NETWORKS = {
     "resnet18": lambda: testing.resnet.get_workload(num_layers=18, batch_size=1),
@@ -100,69 +104,169 @@ def trials_to(curve, level):
     return int(hits[0]) + 1 if len(hits) else None
 
 
-def replay_one(task, recorded, flops, tuner_name, budget, seed, batch):
+def seed_all(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+class Run:
+    """One tuner run: the throughput of every measurement in order, and the time spent in the tuner."""
+
+    def __init__(self, flops, clock, wall_seconds):
+        self.flops = np.asarray(flops, dtype=float)
+        self.clock = clock
+        self.wall_seconds = wall_seconds
+
+    def best_curve(self, budget):
+        head = self.flops[:budget]
+        return np.maximum.accumulate(head) if len(head) else np.zeros(1)
+
+
+def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result):
+    seed_all(seed)
     tuner = TUNERS[tuner_name](task, seed)
-    option = replay_option(recorded, n_parallel=batch)
+    measured = []
+
+    def keep(_, inputs, results):
+        measured.extend(flops_of_result(inp, res) for inp, res in zip(inputs, results))
+
+    tic = time.perf_counter()
     with time_in_tuner(tuner) as clock:
-        tuner.tune(n_trial=min(budget, len(task.config_space)), measure_option=option)
-    measured = [flops.get(i, 0.0) for i in option["runner"].requests]
-    return np.maximum.accumulate(measured) if measured else np.zeros(0), clock.seconds
+        tuner.tune(n_trial=min(budget, len(task.config_space)), measure_option=measure_option, callbacks=[keep])
+    return Run(measured, clock, time.perf_counter() - tic)
+
+
+def replay_one(task, recorded, flops, tuner_name, budget, seed, batch):
+    option = replay_option(recorded, n_parallel=batch)
+    return run_tuner(task, tuner_name, budget, seed, option, lambda inp, _: flops.get(inp.config.index, 0.0))
+
+
+def summarise(entries, budget, seeds):
+    """The benchmark JSON (the documented interface) for one budget, from full-length runs."""
+    out = {"budget": budget, "seeds": seeds, "tasks": []}
+    for entry in entries:
+        optimum = entry["optimum"]
+        task_out = {k: v for k, v in entry.items() if k not in ("runs", "optimum")}
+        task_out["tuners"] = {}
+        for name, runs in entry["runs"].items():
+            stats = {"best_gflops": [], "trials_to_95": [], "trials_to_99": [], "search_seconds": []}
+            for run in runs:
+                curve = run.best_curve(budget)
+                stats["best_gflops"].append(float(curve[-1] / 1e9))
+                stats["trials_to_95"].append(trials_to(curve, 0.95 * optimum))
+                stats["trials_to_99"].append(trials_to(curve, 0.99 * optimum))
+                stats["search_seconds"].append(run.clock.seconds_at(budget))
+            if any(r.wall_seconds is not None for r in runs) and "live" in entry:
+                stats["wall_seconds"] = [r.wall_seconds for r in runs]
+            task_out["tuners"][name] = stats
+        out["tasks"].append(task_out)
+    return out
+
+
+def report(out):
+    for task in out["tasks"]:
+        for name, stats in task["tuners"].items():
+            t95 = stats["trials_to_95"]
+            median95 = np.median(t95) if all(t is not None for t in t95) else "n/a"
+            print(f"budget {out['budget']:4d} {task['task'][:48]:48s} {name:10s} "
+                  f"best {np.median(stats['best_gflops']):8.2f} GFLOPS (opt {task['optimum_gflops']:.2f})  "
+                  f"median trials to 95%: {median95:>5}  search s/trial "
+                  f"{np.sum(stats['search_seconds']) / (len(t95) * out['budget']):.4f}", flush=True)
+
+
+def budgets_of(text):
+    return sorted({int(b) for b in str(text).split(",")})
+
+
+def out_path(path, budget, budgets):
+    if len(budgets) == 1:
+        return path
+    root, ext = os.path.splitext(path)
+    return f"{root}_{budget}{ext or '.json'}"
+
+
+def write_results(args, entries, budgets, curves_plot=True):
+    for budget in budgets:
+        out = summarise(entries, budget, args.seeds)
+        report(out)
+        with open(out_path(args.out, budget, budgets), "w", encoding="utf-8") as handle:
+            json.dump(out, handle, indent=1)
+        if args.plot and curves_plot:
+            plot_curves(entries, out, out_path(args.plot, budget, budgets))
+
+
+def check_tuners(names):
+    unknown = [n for n in names if n not in TUNERS]
+    if unknown:
+        raise SystemExit(f"unknown tuner(s) {unknown}; available: {','.join(TUNERS)}")
 
 
 def cmd_replay(args):
     for path in args.import_files or ():
         import_file(path)
     names = args.tuners.split(",")
-    unknown = [n for n in names if n not in TUNERS]
-    if unknown:
-        raise SystemExit(f"unknown tuner(s) {unknown}; available: {','.join(TUNERS)}")
-    out = {"budget": args.budget, "seeds": args.seeds, "batch": args.batch, "tasks": []}
-    curves = {}
+    check_tuners(names)
+    budgets = budgets_of(args.budget)
+    entries = []
     for path in args.logs:
         task, recorded, flops = load_recorded_space(path)
-        optimum = max(flops.values())
         entry = {"log": path, "task": f"{task.name} {task.args}", "space_size": len(task.config_space),
-                 "optimum_gflops": optimum / 1e9, "tuners": {}}
+                 "optimum_gflops": max(flops.values()) / 1e9, "optimum": max(flops.values()), "runs": {}}
         for name in names:
-            stats = {"best_gflops": [], "trials_to_95": [], "trials_to_99": [], "search_seconds": []}
-            for seed in range(args.seeds):
-                curve, seconds = replay_one(task, recorded, flops, name, args.budget, seed, args.batch)
-                curves.setdefault(path, {}).setdefault(name, []).append(curve / 1e9)
-                stats["best_gflops"].append(float(curve[-1] / 1e9) if len(curve) else 0.0)
-                stats["trials_to_95"].append(trials_to(curve, 0.95 * optimum))
-                stats["trials_to_99"].append(trials_to(curve, 0.99 * optimum))
-                stats["search_seconds"].append(seconds)
-            entry["tuners"][name] = stats
-            t95 = [t for t in stats["trials_to_95"] if t is not None]
-            print(f"{os.path.basename(path)[:50]:50s} {name:10s} best {np.median(stats['best_gflops']):8.2f} GFLOPS "
-                  f"(opt {optimum / 1e9:.2f})  median trials to 95%: "
-                  f"{np.median(t95) if len(t95) == args.seeds else 'n/a':>5}  "
-                  f"search s/trial {np.sum(stats['search_seconds']) / (args.seeds * args.budget):.4f}", flush=True)
-        out["tasks"].append(entry)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(out, handle, indent=1)
-    if args.plot:
-        plot_curves(curves, out, args.plot)
+            entry["runs"][name] = [replay_one(task, recorded, flops, name, budgets[-1], seed, args.batch)
+                                   for seed in range(args.seeds)]
+            print(f"{os.path.basename(path)[:50]}: {name} done", flush=True)
+        entries.append(entry)
+    write_results(args, entries, budgets)
     return 0
 
 
-def plot_curves(curves, out, path):
+def cmd_live(args):
+    names = args.tuners.split(",")
+    check_tuners(names)
+    budgets = budgets_of(args.budget)
+    every = network_tasks(args.network, host_target())
+    entries = []
+    for i in (int(t) for t in args.tasks.split(",")):
+        task = every[i]
+        entry = {"log": None, "task": f"{task.name} {task.args}", "space_size": len(task.config_space),
+                 "network": args.network, "task_index": i, "live": True, "runs": {}}
+        for name in names:
+            entry["runs"][name] = []
+            for seed in range(args.seeds):
+                option = autotvm.measure_option(
+                    builder=autotvm.LocalBuilder(timeout=30),
+                    runner=autotvm.LocalRunner(number=args.number, repeat=args.repeat,
+                                               min_repeat_ms=args.min_repeat_ms, timeout=30))
+                run = run_tuner(task, name, budgets[-1], seed, option,
+                                lambda inp, res: inp.task.flop / np.mean(res.costs) if res.error_no == 0 else 0.0)
+                entry["runs"][name].append(run)
+                print(f"task {i} {name} seed {seed}: best {run.flops.max() / 1e9:.2f} GFLOPS, "
+                      f"{run.wall_seconds:.0f} s wall", flush=True)
+        # Live, the optimum is unknown: trials-to-X% are measured against the best any run found.
+        entry["optimum"] = max(r.flops.max() for runs in entry["runs"].values() for r in runs)
+        entry["optimum_gflops"] = entry["optimum"] / 1e9
+        entry["optimum_is_best_found"] = True
+        entries.append(entry)
+    write_results(args, entries, budgets)
+    return 0
+
+
+def plot_curves(entries, out, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = out["tasks"]
-    cols = min(3, len(tasks))
-    rows = (len(tasks) + cols - 1) // cols
+    cols = min(3, len(entries))
+    rows = (len(entries) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
-    for ax, entry in zip(axes.flat, tasks):
-        for name, runs in curves[entry["log"]].items():
-            length = max(len(r) for r in runs)
-            padded = np.array([np.pad(r, (0, length - len(r)), mode="edge") for r in runs])
+    for ax, entry in zip(axes.flat, entries):
+        for name, runs in entry["runs"].items():
+            curves = [r.best_curve(out["budget"]) / 1e9 for r in runs]
+            length = max(len(c) for c in curves)
+            padded = np.array([np.pad(c, (0, length - len(c)), mode="edge") for c in curves])
             x = np.arange(1, length + 1)
             ax.plot(x, np.median(padded, axis=0), label=name)
             ax.fill_between(x, np.percentile(padded, 25, axis=0), np.percentile(padded, 75, axis=0), alpha=0.2)
@@ -170,11 +274,12 @@ def plot_curves(curves, out, path):
         ax.set_title(entry["task"][:60], fontsize=7)
         ax.set_xlabel("trials")
         ax.set_ylabel("best GFLOPS so far")
-    for ax in list(axes.flat)[len(tasks):]:
+    for ax in list(axes.flat)[len(entries):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv=None):
@@ -186,20 +291,32 @@ def main(argv=None):
     rec.add_argument("--template", help="an AutoTVM template name instead of a network, e.g. arco/matmul_large")
     rec.add_argument("--args", default="128,128,128", help="template shape arguments (with --template)")
     rec.add_argument("--out-dir", default="benchmarks/spaces")
-    rec.add_argument("--number", type=int, default=5)
-    rec.add_argument("--repeat", type=int, default=1)
-    rec.add_argument("--min-repeat-ms", type=int, default=20)
+    rec.add_argument("--number", type=int, default=3)
+    rec.add_argument("--repeat", type=int, default=3)
+    rec.add_argument("--min-repeat-ms", type=int, default=10)
     rep = sub.add_parser("replay", help="replay tuners on fully recorded spaces")
     rep.add_argument("logs", nargs="+")
     rep.add_argument("--tuners", default="arco,xgb,xgb8,ga,random")
-    rep.add_argument("--budget", type=int, default=64)
+    rep.add_argument("--budget", default="64", help="trials per run; a comma list (64,128,256) replays the largest "
+                     "once per seed and writes one JSON per budget (OUT_<budget>.json) from its prefixes")
     rep.add_argument("--seeds", type=int, default=3)
     rep.add_argument("--batch", type=int, default=8, help="measurements per tune() batch (builder n_parallel)")
     rep.add_argument("--out", default="results.json")
     rep.add_argument("--plot")
     rep.add_argument("--import", dest="import_files", action="append", metavar="FILE.py")
+    live = sub.add_parser("live", help="tune network tasks for real with LocalBuilder/LocalRunner")
+    live.add_argument("--network", choices=sorted(NETWORKS), default="resnet18")
+    live.add_argument("--tasks", default="0,12", help="comma-separated task indexes of the network")
+    live.add_argument("--tuners", default="arco,xgb")
+    live.add_argument("--budget", default="64")
+    live.add_argument("--seeds", type=int, default=3)
+    live.add_argument("--number", type=int, default=3)
+    live.add_argument("--repeat", type=int, default=3)
+    live.add_argument("--min-repeat-ms", type=int, default=10)
+    live.add_argument("--out", default="live.json")
+    live.add_argument("--plot")
     args = parser.parse_args(argv)
-    return cmd_record(args) if args.command == "record" else cmd_replay(args)
+    return {"record": cmd_record, "replay": cmd_replay, "live": cmd_live}[args.command](args)
 
 
 if __name__ == "__main__":

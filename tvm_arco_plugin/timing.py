@@ -4,7 +4,18 @@ import time
 
 
 class _Clock:
-    seconds = 0.0
+    def __init__(self):
+        self.seconds = 0.0
+        self.trials = 0
+        # (measurements so far, tuner seconds so far) after every update: the cost of any prefix budget.
+        self.marks = []
+
+    def seconds_at(self, n_trials):
+        """Tuner seconds spent until ``n_trials`` measurements had been learnt from."""
+        for trials, seconds in self.marks:
+            if trials >= n_trials:
+                return seconds
+        return self.seconds
 
 
 @contextlib.contextmanager
@@ -13,17 +24,20 @@ def time_in_tuner(tuner):
     clock = _Clock()
     originals = {name: getattr(tuner, name) for name in ("next_batch", "update")}
 
-    def timed(method):
+    def timed(name, method):
         def wrapper(*args, **kwargs):
             tic = time.perf_counter()
             try:
                 return method(*args, **kwargs)
             finally:
                 clock.seconds += time.perf_counter() - tic
+                if name == "update":
+                    clock.trials += len(args[0] if args else kwargs["inputs"])
+                    clock.marks.append((clock.trials, clock.seconds))
         return wrapper
 
     for name, method in originals.items():
-        setattr(tuner, name, timed(method))
+        setattr(tuner, name, timed(name, method))
     try:
         yield clock
     finally:
