@@ -1,0 +1,5 @@
+import sys
+
+from .network import main
+
+sys.exit(main())

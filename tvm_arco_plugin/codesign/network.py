@@ -1,0 +1,293 @@
+"""Network-level hardware/software co-design: one accelerator serves every layer of a network.
+
+    python -m tvm_arco_plugin.codesign --network resnet18|vgg16 --budget N --seed S --out codesign.json
+
+Objective: network throughput = 1 / sum over layers of (count x best modelled latency). All three
+methods spend the same total budget of N evaluations (one evaluation = one config measured through
+the ZigZag Runner, valid or not):
+
+* ``arco``: the hardware agent proposes accelerators (ARCO's search engine over the ``hw_*`` knobs,
+  its surrogate fitted on measured network throughputs); under each, the software agents tune every
+  layer briefly (an ARCOTuner per layer with the hardware pinned, seeded with the hand schedule); the
+  rest of the budget then goes to tuning every layer on the best accelerator found.
+* ``autotvm_default_hw``: the hand schedule, then XGBTuner on every layer of VTA's default accelerator,
+  the rest of N split evenly.
+* ``hw_sweep_then_autotvm``: half of N sweeps accelerators with the fixed hand schedule
+  (``default_schedule``), the other half runs XGBTuner on every layer of the best one.
+"""
+import argparse
+import json
+import logging
+import math
+import time
+
+import numpy as np
+from tvm import autotvm
+
+from ..search.engine import ARCOSearch, SearchSettings, ValidityMask
+from ..search.knobs import Knob, KnobLayout
+from ..tuner import ARCOTuner, seed_everything
+from .accelerator import DEFAULT_VTA, HW_CHOICES, NETWORK_LAYERS, ResourceBudget, hardware_from_knobs, \
+    knobs_from_hardware
+from .template import ZigZagBuilder, ZigZagRunner, create_task
+from .zigzag_model import ZigZagEvaluator, default_schedule
+
+logger = logging.getLogger("tvm_arco_plugin.codesign")
+
+HW_NAMES = list(HW_CHOICES)
+
+
+def hardware_layout():
+    return KnobLayout([Knob(name, "OtherOptionSpace", len(HW_CHOICES[name])) for name in HW_NAMES])
+
+
+def hardware_at(layout, index):
+    knobs = layout.to_knobs([index])[0]
+    return hardware_from_knobs({name: HW_CHOICES[name][k] for name, k in zip(HW_NAMES, knobs)})
+
+
+def index_of_hardware(layout, hw):
+    values = knobs_from_hardware(hw)
+    return int(layout.to_index([[HW_CHOICES[name].index(values[name]) for name in HW_NAMES]])[0])
+
+
+def config_index(space, values):
+    """Index of the config whose knobs take ``values`` (a dict of knob name -> value)."""
+    knob = [[e.val for e in space.space_map[name].entities].index(values[name]) if name in values else 0
+            for name in space.space_map]
+    return space.knob2point(knob)
+
+
+class Session:
+    """One method's run: a shared ZigZag runner that counts evaluations, and the best-so-far curve."""
+
+    def __init__(self, network, evaluator, budget, seed):
+        self.layers = NETWORK_LAYERS[network]()
+        self.runner = ZigZagRunner(evaluator)
+        self.option = {"builder": ZigZagBuilder(n_parallel=8), "runner": self.runner}
+        self.budget, self.seed = budget, seed
+        self.latency = {}  # hw -> [best latency per layer]
+        self.curve = []  # (evaluations, best network throughput so far)
+        self.tic = time.perf_counter()
+
+    @property
+    def evaluations(self):
+        return self.runner.evaluations
+
+    @property
+    def left(self):
+        return self.budget - self.evaluations
+
+    def network_latency(self, hw):
+        per_layer = self.latency.get(hw)
+        if per_layer is None or any(math.isinf(x) for x in per_layer):
+            return math.inf
+        return sum(count * x for (_, count), x in zip(self.layers, per_layer))
+
+    def best(self):
+        if not self.latency:
+            return None, 0.0
+        hw = min(self.latency, key=self.network_latency)
+        total = self.network_latency(hw)
+        return hw, (0.0 if math.isinf(total) else 1.0 / total)
+
+    def note(self, hw, layer_position, tuner_or_latency):
+        best = tuner_or_latency if isinstance(tuner_or_latency, float) else _best_latency(tuner_or_latency)
+        row = self.latency.setdefault(hw, [math.inf] * len(self.layers))
+        row[layer_position] = min(row[layer_position], best)
+        self.curve.append((self.evaluations, self.best()[1]))
+
+    def tune(self, tuner, hw, position, n_trial):
+        n_trial = min(n_trial, self.left)
+        if n_trial > 0:
+            tuner.set_error_threshold(10 ** 9)  # most joint configs are invalid: that is not a reason to log DEBUG
+            tuner.tune(n_trial=n_trial, measure_option=self.option)
+        self.note(hw, position, tuner)
+
+    def measure_schedule(self, hw, position, schedule):
+        """Evaluate one hand schedule through the runner (counts as an evaluation); -> seconds or inf."""
+        if schedule is None:
+            return math.inf
+        layer = self.layers[position][0]
+        task = create_task(layer, hw)
+        config = task.config_space.get(config_index(task.config_space, schedule))
+        result = self.runner.measure(autotvm.MeasureInput(task.target, task, config))
+        return (task, config, result)
+
+    def hand_schedule_latency(self, hw, position):
+        measured = self.measure_schedule(hw, position, default_schedule(self.layers[position][0], hw))
+        if isinstance(measured, float):
+            return measured
+        result = measured[2]
+        return float(np.mean(result.costs)) if result.error_no == 0 else math.inf
+
+    def summary(self):
+        hw, throughput = self.best()
+        return {"hardware": hw.as_dict() if hw else None, "throughput": throughput,
+                "evaluations": self.evaluations, "seconds": time.perf_counter() - self.tic,
+                "curve": self.curve}
+
+
+def _best_latency(tuner):
+    return tuner.task.flop / tuner.best_flops if tuner.best_flops > 0 else math.inf
+
+
+def _split(total, parts):
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def run_autotvm_default_hw(session):
+    # Like a VTA user, start from the hand schedule (the fallback when tuning finds nothing better).
+    for position in range(len(session.layers)):
+        session.note(DEFAULT_VTA, position, session.hand_schedule_latency(DEFAULT_VTA, position))
+    for position, (layer, _), n_trial in zip(range(len(session.layers)), session.layers,
+                                              _split(session.left, len(session.layers))):
+        seed_everything(session.seed + position)
+        tuner = autotvm.tuner.XGBTuner(create_task(layer, DEFAULT_VTA), feature_type="knob")
+        session.tune(tuner, DEFAULT_VTA, position, n_trial)
+    return session.summary()
+
+
+def run_hw_sweep_then_autotvm(session):
+    layout = hardware_layout()
+    rng = np.random.default_rng(session.seed)
+    budget_ok = [i for i in range(layout.range_length) if ResourceBudget().violation(hardware_at(layout, i)) is None]
+    order = [index_of_hardware(layout, DEFAULT_VTA)] + [int(i) for i in rng.permutation(budget_ok)]
+    sweep_budget = session.budget // 2
+    for index in dict.fromkeys(order):  # default first, then random, without repeats
+        if session.evaluations + len(session.layers) > sweep_budget:
+            break
+        hw = hardware_at(layout, index)
+        for position, (layer, _) in enumerate(session.layers):
+            session.note(hw, position, session.hand_schedule_latency(hw, position))
+    hw, _ = session.best()
+    for position, ((layer, _), n_trial) in enumerate(zip(session.layers, _split(session.left, len(session.layers)))):
+        seed_everything(session.seed + position)
+        tuner = autotvm.tuner.XGBTuner(create_task(layer, hw), feature_type="knob")
+        session.tune(tuner, hw, position, n_trial)
+    return session.summary()
+
+
+def run_arco(session, screen_trials=8, screen_share=0.5, hw_batch=4):
+    """The hardware agent proposes accelerators; the software agents tune each layer under them."""
+    layout = hardware_layout()
+    valid = [ResourceBudget().violation(hardware_at(layout, i)) is None for i in range(layout.range_length)]
+    hw_search = ARCOSearch(layout, ValidityMask(layout.range_length, valid), seed=session.seed,
+                           settings=SearchSettings(init_trials=hw_batch, explore_every=hw_batch))
+    tuners = {}
+    hw_model = HardwareSurrogate(layout)
+
+    def screen(hw):
+        for position, (layer, _) in enumerate(session.layers):
+            tuner = ARCOTuner(create_task(layer, hw), seed=session.seed + position)
+            tuners[(hw, position)] = tuner
+            measured = session.measure_schedule(hw, position, default_schedule(layer, hw))
+            if not isinstance(measured, float):  # the hand schedule seeds the software agents
+                task, config, result = measured
+                tuner.update([autotvm.MeasureInput(task.target, task, config)], [result])
+                if result.error_no == 0:
+                    session.note(hw, position, float(np.mean(result.costs)))
+            session.tune(tuner, hw, position, screen_trials - 1)
+        throughput = 1.0 / session.network_latency(hw) if not math.isinf(session.network_latency(hw)) else 0.0
+        hw_search.observe([index_of_hardware(layout, hw)], [throughput])
+        hw_model.add(index_of_hardware(layout, hw), throughput)
+
+    per_hw = screen_trials * len(session.layers)
+    screen(DEFAULT_VTA)
+    while session.evaluations + per_hw <= session.budget * screen_share:
+        surrogate = hw_model.predict if hw_model.ready else None
+        for index in hw_search.propose(hw_batch, surrogate):
+            if session.evaluations + per_hw > session.budget * screen_share:
+                break
+            screen(hardware_at(layout, index))
+    # The rest of the budget tunes the best accelerator's layers, the slowest layers first in line.
+    hw, _ = session.best()
+    while session.left > 0:
+        shares = np.array([count * session.latency[hw][p] for p, (_, count) in enumerate(session.layers)])
+        shares = shares / shares.sum()
+        before = session.evaluations
+        for position, n_trial in enumerate(np.maximum(8, np.round(shares * min(session.left, 400))).astype(int)):
+            session.tune(tuners[(hw, position)], hw, position, int(n_trial))
+        if session.evaluations == before:  # every layer's space exhausted
+            break
+    return session.summary()
+
+
+class HardwareSurrogate:
+    """Network throughput predicted from the hardware knobs (XGBoost regression, as for schedules)."""
+
+    def __init__(self, layout):
+        self.layout, self.xs, self.ys, self.booster = layout, [], [], None
+
+    @property
+    def ready(self):
+        return self.booster is not None
+
+    def add(self, index, throughput):
+        import xgboost as xgb
+
+        self.xs.append(index)
+        self.ys.append(throughput)
+        if len(self.xs) >= 4 and max(self.ys) > 0:
+            data = xgb.DMatrix(self.layout.normalise(self.layout.to_knobs(self.xs)),
+                               label=np.array(self.ys) / max(self.ys))
+            self.booster = xgb.train({"max_depth": 3, "eta": 0.3, "objective": "reg:squarederror", "seed": 0,
+                                      "nthread": 1}, data, num_boost_round=30)
+
+    def predict(self, indexes):
+        import xgboost as xgb
+
+        return self.booster.predict(xgb.DMatrix(self.layout.normalise(self.layout.to_knobs(indexes))))
+
+
+METHODS = {"arco": run_arco, "autotvm_default_hw": run_autotvm_default_hw,
+           "hw_sweep_then_autotvm": run_hw_sweep_then_autotvm}
+
+
+def codesign(network, budget, seed, methods=tuple(METHODS), cache_path=None):
+    evaluator = ZigZagEvaluator(cache_path)
+    out = {"network": network, "budget": budget, "seed": seed, "hardware": {}, "throughput": {}, "evaluations": {},
+           "seconds": {}, "hardware_by_method": {}, "curves": {}}
+    for name in methods:
+        result = METHODS[name](Session(network, evaluator, budget, seed))
+        out["throughput"][name] = result["throughput"]
+        out["evaluations"][name] = result["evaluations"]
+        out["seconds"][name] = result["seconds"]
+        out["hardware_by_method"][name] = result["hardware"]
+        out["curves"][name] = result["curve"]
+        logger.info("%s on %s: %.2f inferences/s modelled, %d evaluations, %.0f s", name, network,
+                    result["throughput"], result["evaluations"], result["seconds"])
+    if "arco" in out["hardware_by_method"]:
+        out["hardware"] = out["hardware_by_method"]["arco"]
+    if "autotvm_default_hw" in out["throughput"] and "arco" in out["curves"]:
+        target = out["throughput"]["autotvm_default_hw"]
+        reached = [e for e, t in out["curves"]["arco"] if t >= target]
+        out["arco_evaluations_to_reach_autotvm_default_hw"] = reached[0] if reached else None
+    evaluator.save()
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tvm_arco_plugin.codesign",
+                                     description="Network-level co-design of a VTA-like accelerator (ZigZag model).")
+    parser.add_argument("--network", choices=sorted(NETWORK_LAYERS), default="resnet18")
+    parser.add_argument("--budget", type=int, default=1000, help="total evaluations per method")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--cache", help="JSON file caching ZigZag results across runs")
+    parser.add_argument("--out", default="codesign.json")
+    args = parser.parse_args(argv)
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; choose from {','.join(METHODS)}")
+    if args.budget < 1:
+        parser.error("--budget must be positive")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = codesign(args.network, args.budget, args.seed, methods, args.cache)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(out, handle, indent=1)
+    for name in methods:
+        print(f"{name:24s} throughput {out['throughput'][name]:9.2f} /s  evaluations {out['evaluations'][name]:5d}  "
+              f"{out['seconds'][name]:6.1f} s")
+    return 0
