@@ -4,6 +4,7 @@
     python -m tvm_arco_plugin.bench record --template arco/matmul_large --args 128,128,128 --out-dir ...
     python -m tvm_arco_plugin.bench replay LOG [LOG ...] --tuners arco,xgb,xgb8,ga,random,gridsearch,droplet \
         --budget 64,128,256 --seeds 10 --out results.json [--plot curves.png] [--import my_templates.py]
+    python -m tvm_arco_plugin.bench noise LOG [LOG ...] --top 20 --rounds 3 --out noise.json
     python -m tvm_arco_plugin.bench live --network resnet18 --tasks 0,12 --tuners arco,xgb --budget 64 --seeds 3
 """
 import argparse
@@ -253,6 +254,50 @@ def cmd_live(args):
     return 0
 
 
+def cmd_noise(args):
+    """Re-measure the best configs of recorded logs: how stable is the recorded ranking?"""
+    from scipy.stats import kendalltau  # scipy comes with xgboost
+    from tvm.autotvm.measure.measure import create_measure_batch
+
+    out = {"number": args.number, "repeat": args.repeat, "min_repeat_ms": args.min_repeat_ms, "rounds": args.rounds,
+           "tasks": []}
+    for path in args.logs:
+        task, recorded, flops = load_recorded_space(path)
+        top = sorted(flops, key=lambda i: -flops[i])[:args.top]
+        option = autotvm.measure_option(
+            builder=autotvm.LocalBuilder(timeout=30),
+            runner=autotvm.LocalRunner(number=args.number, repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
+                                       timeout=30))
+        measure = create_measure_batch(task, option)
+        inputs = [autotvm.MeasureInput(task.target, task, task.config_space.get(i)) for i in top]
+        rounds = []
+        for _ in range(args.rounds):
+            results = []
+            for start in range(0, len(inputs), 8):
+                results += measure(inputs[start:start + 8])
+            rounds.append([task.flop / np.mean(r.costs) if r.error_no == 0 else 0.0 for r in results])
+        del measure
+        again = np.array(rounds)  # [round, config]
+        mean = again.mean(axis=0)
+        cv = again.std(axis=0) / np.maximum(mean, 1e-12) if args.rounds > 1 else np.zeros(len(top))
+        recorded_gflops = np.array([flops[i] for i in top])
+        tau = kendalltau(recorded_gflops, mean).statistic
+        drift = np.abs(mean - recorded_gflops) / recorded_gflops
+        best_again = int(np.argmax(mean))
+        entry = {"log": path, "task": f"{task.name} {task.args}", "top": top,
+                 "recorded_gflops": (recorded_gflops / 1e9).tolist(), "remeasured_gflops": (again / 1e9).tolist(),
+                 "median_cv_between_rounds": float(np.median(cv)), "median_drift_vs_log": float(np.median(drift)),
+                 "max_drift_vs_log": float(drift.max()), "kendall_tau_log_vs_remeasured": float(tau),
+                 "log_best_remeasured_vs_remeasured_best": float(mean[0] / mean[best_again])}
+        out["tasks"].append(entry)
+        print(f"{os.path.basename(path)[:60]:60s} CV {entry['median_cv_between_rounds']:.3f}  drift "
+              f"{entry['median_drift_vs_log']:.3f} (max {entry['max_drift_vs_log']:.3f})  tau {tau:.2f}  "
+              f"log best at {entry['log_best_remeasured_vs_remeasured_best']:.3f} of re-measured best", flush=True)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(out, handle, indent=1)
+    return 0
+
+
 def plot_curves(entries, out, path):
     import matplotlib
 
@@ -315,8 +360,16 @@ def main(argv=None):
     live.add_argument("--min-repeat-ms", type=int, default=10)
     live.add_argument("--out", default="live.json")
     live.add_argument("--plot")
+    noise = sub.add_parser("noise", help="re-measure the best configs of recorded logs and report the spread")
+    noise.add_argument("logs", nargs="+")
+    noise.add_argument("--top", type=int, default=20)
+    noise.add_argument("--rounds", type=int, default=3)
+    noise.add_argument("--number", type=int, default=3)
+    noise.add_argument("--repeat", type=int, default=3)
+    noise.add_argument("--min-repeat-ms", type=int, default=10)
+    noise.add_argument("--out", default="noise.json")
     args = parser.parse_args(argv)
-    return {"record": cmd_record, "replay": cmd_replay, "live": cmd_live}[args.command](args)
+    return {"record": cmd_record, "replay": cmd_replay, "live": cmd_live, "noise": cmd_noise}[args.command](args)
 
 
 if __name__ == "__main__":

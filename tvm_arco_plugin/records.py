@@ -34,3 +34,21 @@ def _well_formed(decoded):
     inp, res = decoded
     return (inp is not None and res is not None and isinstance(getattr(inp.config, "index", None), int)
             and isinstance(res.costs, (tuple, list)) and len(res.costs) > 0)
+
+
+def task_key(task, target=None):
+    return task.name, tuple(task.args), str(target if target is not None else task.target)
+
+
+def records_of_tasks(records, tasks, source="log"):
+    """The records that belong to one of ``tasks`` (same template, arguments and target); every other
+    record is skipped with one warning."""
+    keys = {task_key(task) for task in tasks}
+    kept = []
+    for inp, res in records:
+        if task_key(inp.task, inp.target) in keys:
+            kept.append((inp, res))
+        else:
+            logger.warning("%s: skipping a record of %s%s for %s: not a task being tuned", source, inp.task.name,
+                           tuple(inp.task.args), inp.target)
+    return kept

@@ -1,0 +1,164 @@
+"""arco-tune as a user runs it: bad input, kill and resume, failing tasks; tvmc with the upstream patch."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tvm_arco_plugin.records import read_records
+from tvm_arco_plugin.target import host_target_string
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_NET = """
+import sys, torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.fc = torch.nn.Linear(16 * 8 * 8, 10)
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
+torch.manual_seed(0)
+torch.jit.save(torch.jit.trace(Net().eval(), torch.randn(1, 3, 8, 8)), sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """CLI arguments for a small TorchScript model's conv2d task (quick to extract, build and measure)."""
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    # Its own process: this test process has imported TVM, after which torch.jit cannot be used.
+    subprocess.run([sys.executable, "-c", TINY_NET, str(path)], check=True, timeout=300)
+    return ["--model", str(path), "--input-shape", "1,3,8,8", "--tasks", "0", "--skip-latency", "--number", "1",
+            "--min-repeat-ms", "1"]
+
+
+def arco_tune(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "tvm_arco_plugin.cli", *args], capture_output=True, text=True,
+                          timeout=600, check=False, **kwargs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "0"], "--trials must be at least 1"),
+    (["--model", "missing.pt"], "no such file: missing.pt"),
+    (["--prior-records", "missing.log"], "no such file: missing.log"),
+    (["--rpc-tracker", "localhost"], "go together"),
+    (["--rpc-tracker", "localhost", "--rpc-key", "k"], "must be HOST:PORT"),
+    (["--tuner", "nope"], "invalid choice"),
+])
+def test_bad_flags_give_one_line_errors(args, message):
+    done = arco_tune(*args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_file_that_is_not_a_model_is_a_one_line_error(tmp_path):
+    bogus = tmp_path / "model.pt"
+    bogus.write_text("not torchscript")
+    done = arco_tune("--model", str(bogus), "--skip-latency")
+    assert done.returncode == 2
+    assert "not a TorchScript file" in done.stderr and "Traceback" not in done.stderr
+
+
+def _distinct_indexes(log):
+    records = list(read_records(str(log)))
+    return records, {inp.config.index for inp, _ in records}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_killed_run_leaves_a_valid_log_and_resumes_without_remeasuring(tiny, tmp_path, sig):
+    log, errors = tmp_path / "run.log", tmp_path / "stderr.txt"
+    with open(errors, "w", encoding="utf-8") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "tvm_arco_plugin.cli", *tiny, "--trials", "40",
+                                 "--output", str(log)], stdout=subprocess.DEVNULL, stderr=stderr,
+                                start_new_session=True)
+        deadline = time.time() + 300
+        while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 6):
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        proc.wait(timeout=120)
+    try:  # SIGKILL gives the measurement workers no chance to stop: clean up after it
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    assert proc.returncode != 0
+    if sig == signal.SIGINT:
+        assert "--prior-records" in errors.read_text()  # tells the user how to continue
+    records, indexes = _distinct_indexes(log)
+    assert 6 <= len(records) < 40
+    assert len(indexes) == len(records)
+
+    done = arco_tune(*tiny, "--trials", "40", "--prior-records", str(log), "--output", str(log))
+    assert done.returncode == 0, done.stderr
+    assert f"{len(indexes)} configs already measured" in done.stdout
+    resumed, resumed_indexes = _distinct_indexes(log)
+    assert len(resumed) == len(resumed_indexes) == 40  # nothing measured twice, nothing lost
+    assert indexes <= resumed_indexes
+
+
+def test_resume_into_a_new_log_copies_prior_records_and_skips_foreign_ones(tiny, tmp_path):
+    prior = tmp_path / "prior.log"
+    done = arco_tune(*tiny, "--trials", "8", "--output", str(prior))
+    assert done.returncode == 0, done.stderr
+    lines = prior.read_text().splitlines()
+    foreign = lines[0].replace("[1, 3, 8, 8]", "[1, 3, 9, 9]")  # a record of a task this model does not have
+    assert foreign != lines[0]
+    prior.write_text("\n".join(lines + [foreign, lines[1][:40]]))  # plus a truncated last line
+    out = tmp_path / "out.log"
+    done = arco_tune(*tiny, "--trials", "12", "--prior-records", str(prior), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "not a task being tuned" in done.stderr and "skipping unreadable log line" in done.stderr
+    records, indexes = _distinct_indexes(out)
+    assert len(records) == len(indexes) == 12
+
+
+def test_a_task_whose_every_config_fails_exits_nonzero(tiny, tmp_path):
+    # Every run needs >= 5 s (min_repeat_ms) but may take 1 s (timeout): all measurements fail.
+    done = arco_tune(*tiny, "--trials", "4", "--timeout", "1", "--min-repeat-ms", "5000",
+                     "--output", str(tmp_path / "fail.log"))
+    assert done.returncode == 1
+    assert "every measured configuration failed" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_plot_and_latency_report(tiny, tmp_path):
+    png = tmp_path / "curves.png"
+    args = [a for a in tiny if a != "--skip-latency"] + ["--trials", "4", "--output", str(tmp_path / "r.log"),
+                                                          "--plot", str(png)]
+    done = arco_tune(*args)
+    assert done.returncode == 0, done.stderr
+    assert "end-to-end latency" in done.stdout and "before tuning" in done.stdout
+    assert png.stat().st_size > 1000
+
+
+def test_tvmc_tune_with_the_upstream_patch(tmp_path):
+    """Apply patches/upstream/0001 to a temporary copy of the installed tvmc and run `tvmc tune --tuner arco`."""
+    import tvm.driver.tvmc
+
+    copy = tmp_path / "driver" / "tvmc"
+    shutil.copytree(os.path.dirname(tvm.driver.tvmc.__file__), copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    patch = os.path.join(ROOT, "patches", "upstream", "0001-tvmc-tune-add-arco-tuner.patch")
+    subprocess.run(["patch", "-p5", "-d", str(copy), "-i", patch], check=True, capture_output=True)
+    assert '"arco"' in (copy / "autotuner.py").read_text()
+    model = tmp_path / "dense.relay"
+    model.write_text('#[version = "0.0.5"]\n'
+                     "def @main(%data: Tensor[(1, 64), float32], %w: Tensor[(32, 64), float32]) {\n"
+                     "  nn.dense(%data, %w, units=32)\n}\n")
+    log = tmp_path / "tvmc.log"
+    runner = ("import sys, tvm.driver\n"
+              f"tvm.driver.__path__.insert(0, {str(tmp_path / 'driver')!r})\n"
+              "import tvm.driver.tvmc.autotuner as tuner_module\n"
+              f"assert tuner_module.__file__.startswith({str(copy)!r})\n"
+              "from tvm.driver.tvmc.main import main\n"
+              "sys.argv = ['tvmc'] + sys.argv[1:]\n"
+              "main()\n")
+    done = subprocess.run([sys.executable, "-c", runner, "tune", "--target", host_target_string(), "--tuner", "arco",
+                           "--trials", "8", "--output", str(log), "--input-shapes", "data:[1,64] w:[32,64]",
+                           str(model)], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = list(read_records(str(log)))
+    assert records and all(inp.task.name.startswith("dense") for inp, _ in records)
+    assert any(res.error_no == 0 for _, res in records)
