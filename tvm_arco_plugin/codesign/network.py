@@ -7,9 +7,9 @@ methods spend the same total budget of N evaluations (one evaluation = one confi
 the ZigZag Runner, valid or not):
 
 * ``arco``: the hardware agent proposes accelerators (ARCO's search engine over the ``hw_*`` knobs,
-  its surrogate fitted on measured network throughputs); under each, the software agents tune every
-  layer briefly (an ARCOTuner per layer with the hardware pinned, seeded with the hand schedule); the
-  rest of the budget then goes to tuning every layer on the best accelerator found.
+  its surrogate fitted on measured network throughputs), scored with hand schedules; the software
+  agents (an ARCOTuner per layer with the hardware pinned) co-tune the best few, then the best one
+  (``run_arco``).
 * ``autotvm_default_hw``: the hand schedule, then XGBTuner on every layer of VTA's default accelerator,
   the rest of N split evenly.
 * ``hw_sweep_then_autotvm``: half of N sweeps accelerators with the fixed hand schedule
@@ -68,6 +68,7 @@ class Session:
         self.budget, self.seed = budget, seed
         self.latency = {}  # hw -> [best latency per layer]
         self.curve = []  # (evaluations, best network throughput so far)
+        self.hand = {}  # (hw, layer position) -> (task, config, result) of the hand schedule
         self.tic = time.perf_counter()
 
     @property
@@ -118,6 +119,7 @@ class Session:
         measured = self.measure_schedule(hw, position, default_schedule(self.layers[position][0], hw))
         if isinstance(measured, float):
             return measured
+        self.hand[(hw, position)] = measured
         result = measured[2]
         return float(np.mean(result.costs)) if result.error_no == 0 else math.inf
 
@@ -168,46 +170,74 @@ def run_hw_sweep_then_autotvm(session):
     return session.summary()
 
 
-def run_arco(session, screen_trials=8, screen_share=0.5, hw_batch=4):
-    """The hardware agent proposes accelerators; the software agents tune each layer under them."""
+def run_arco(session, explore_share=0.45, finalists=3, cotune_trials=8, hw_batch=4, hw_initial=16,
+             hw_random_share=0.5):
+    """ARCO at network level, in three phases over one budget:
+
+    1. the hardware agent explores accelerators (Latin-hypercube designs first, then ARCO's search
+       engine on a surrogate of network throughput over the hw knobs), each scored cheaply with the
+       hand schedule of every layer (one evaluation per layer);
+    2. the software agents co-tune every layer of the best few accelerators briefly (schedules suit
+       hardware differently, so the ranking can change) and the hardware agent learns the new scores;
+    3. the rest of the budget tunes the best accelerator's layers, slowest layers first in line.
+    """
     layout = hardware_layout()
     valid = [ResourceBudget().violation(hardware_at(layout, i)) is None for i in range(layout.range_length)]
     hw_search = ARCOSearch(layout, ValidityMask(layout.range_length, valid), seed=session.seed,
-                           settings=SearchSettings(init_trials=hw_batch, explore_every=hw_batch))
-    tuners = {}
+                           # The hardware space is small (a few hundred valid accelerators) and its surrogate
+                           # sees only a few dozen of them: explore more than on schedule spaces.
+                           settings=SearchSettings(init_trials=hw_initial, explore_every=hw_batch,
+                                                   exploration_share=hw_random_share))
     hw_model = HardwareSurrogate(layout)
+    n_layers = len(session.layers)
 
-    def screen(hw):
-        for position, (layer, _) in enumerate(session.layers):
-            tuner = ARCOTuner(create_task(layer, hw), seed=session.seed + position)
-            tuners[(hw, position)] = tuner
-            measured = session.measure_schedule(hw, position, default_schedule(layer, hw))
-            if not isinstance(measured, float):  # the hand schedule seeds the software agents
-                task, config, result = measured
-                tuner.update([autotvm.MeasureInput(task.target, task, config)], [result])
-                if result.error_no == 0:
-                    session.note(hw, position, float(np.mean(result.costs)))
-            session.tune(tuner, hw, position, screen_trials - 1)
-        throughput = 1.0 / session.network_latency(hw) if not math.isinf(session.network_latency(hw)) else 0.0
+    def learn(hw):
+        latency = session.network_latency(hw)
+        throughput = 0.0 if math.isinf(latency) else 1.0 / latency
         hw_search.observe([index_of_hardware(layout, hw)], [throughput])
         hw_model.add(index_of_hardware(layout, hw), throughput)
 
-    per_hw = screen_trials * len(session.layers)
-    screen(DEFAULT_VTA)
-    while session.evaluations + per_hw <= session.budget * screen_share:
-        surrogate = hw_model.predict if hw_model.ready else None
-        for index in hw_search.propose(hw_batch, surrogate):
-            if session.evaluations + per_hw > session.budget * screen_share:
+    def score_with_hand_schedules(hw):
+        for position in range(n_layers):
+            session.note(hw, position, session.hand_schedule_latency(hw, position))
+        learn(hw)
+
+    score_with_hand_schedules(DEFAULT_VTA)
+    while session.evaluations + n_layers <= session.budget * explore_share:
+        proposals = hw_search.propose(hw_batch, hw_model.predict if hw_model.ready else None)
+        if not proposals:
+            break
+        for index in proposals:
+            if session.evaluations + n_layers > session.budget * explore_share:
                 break
-            screen(hardware_at(layout, index))
-    # The rest of the budget tunes the best accelerator's layers, the slowest layers first in line.
+            score_with_hand_schedules(hardware_at(layout, index))
+
+    tuners = {}
+
+    def tuner_for(hw, position):
+        if (hw, position) not in tuners:
+            tuner = ARCOTuner(create_task(session.layers[position][0], hw), seed=session.seed + position)
+            hand = session.hand.get((hw, position))
+            if hand is not None:  # the hand schedule's measurement seeds the software agents
+                task, config, result = hand
+                tuner.update([autotvm.MeasureInput(task.target, task, config)], [result])
+            tuners[(hw, position)] = tuner
+        return tuners[(hw, position)]
+
+    ranked = sorted((hw for hw in session.latency if not math.isinf(session.network_latency(hw))),
+                    key=session.network_latency)
+    for hw in ranked[:finalists]:
+        for position in range(n_layers):
+            session.tune(tuner_for(hw, position), hw, position, cotune_trials)
+        learn(hw)
+
     hw, _ = session.best()
     while session.left > 0:
         shares = np.array([count * session.latency[hw][p] for p, (_, count) in enumerate(session.layers)])
         shares = shares / shares.sum()
         before = session.evaluations
         for position, n_trial in enumerate(np.maximum(8, np.round(shares * min(session.left, 400))).astype(int)):
-            session.tune(tuners[(hw, position)], hw, position, int(n_trial))
+            session.tune(tuner_for(hw, position), hw, position, int(n_trial))
         if session.evaluations == before:  # every layer's space exhausted
             break
     return session.summary()
