@@ -124,9 +124,29 @@ class Run:
         return np.maximum.accumulate(head) if len(head) else np.zeros(1)
 
 
-def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result):
+# One feature cache per task, shared by every replayed run of it (features depend only on the config).
+_FEATURE_CACHES = {}
+
+
+def share_feature_cache(tuner, task):
+    """Let model-based tuners reuse the features earlier runs on this task extracted.
+
+    Only the replay benchmark does this, to make 10 seeds x 8 tuners affordable; it changes no
+    proposal (features are a pure function of the config) but lowers every model-based tuner's
+    ``search_seconds`` (ARCO's, XGBTuner's and CHAMELEON's alike) after the first run.
+    """
+    from tvm.autotvm.tuner.xgboost_cost_model import FeatureCache
+
+    model = getattr(tuner, "cost_model", None)
+    if model is not None and hasattr(model, "feature_cache"):
+        model.feature_cache = _FEATURE_CACHES.setdefault((task.name, tuple(task.args)), FeatureCache())
+
+
+def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result, shared_features=False):
     seed_all(seed)
     tuner = TUNERS[tuner_name](task, seed)
+    if shared_features:
+        share_feature_cache(tuner, task)
     measured = []
 
     def keep(_, inputs, results):
@@ -140,7 +160,8 @@ def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result):
 
 def replay_one(task, recorded, flops, tuner_name, budget, seed, batch):
     option = replay_option(recorded, n_parallel=batch)
-    return run_tuner(task, tuner_name, budget, seed, option, lambda inp, _: flops.get(inp.config.index, 0.0))
+    return run_tuner(task, tuner_name, budget, seed, option, lambda inp, _: flops.get(inp.config.index, 0.0),
+                     shared_features=True)
 
 
 def summarise(entries, budget, seeds):

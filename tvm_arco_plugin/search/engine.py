@@ -29,9 +29,12 @@ from .marl import MultiAgentExplorer, PPOSettings
 class SearchSettings:
     init_trials: int = 8
     explore_every: int = 8
-    random_pool: int = 256
-    exploration_share: float = 0.05
-    cs_temperature: float = 1.0
+    # Scored on the cost model next to the agents' finds every round; for spaces of a few thousand
+    # configs this is nearly all of them, for huge (co-design) spaces the agents' walks matter most.
+    random_pool: int = 4096
+    exploration_share: float = 0.0
+    # Sharp: on replayed spaces, sampling far from the model's best wasted trials (docs/benchmarks.md).
+    cs_temperature: float = 0.1
     cs_threshold: float = 0.3
     ppo: PPOSettings = field(default_factory=PPOSettings)
 
