@@ -319,6 +319,64 @@ def cmd_noise(args):
     return 0
 
 
+def median_trials(values, budget):
+    """Median of trials-to-X% over seeds; a seed that never got there counts as budget + 1."""
+    return float(np.median([budget + 1 if v is None else v for v in values]))
+
+
+def cmd_table(args):
+    """Markdown tables (and the issue's target checks) from replay JSON files."""
+    for path in args.results:
+        with open(path, encoding="utf-8") as handle:
+            out = json.load(handle)
+        budget, tasks = out["budget"], out["tasks"]
+        names = list(tasks[0]["tuners"])
+        print(f"\n### Budget {budget}, {out['seeds']} seeds (`{os.path.basename(path)}`)\n")
+        print("Median trials to 95% of the optimum (a seed that never got there counts as budget + 1):\n")
+        print("| task | configs | " + " | ".join(names) + " |")
+        print("|---|---|" + "---|" * len(names))
+        for task in tasks:
+            row = [f"{median_trials(task['tuners'][n]['trials_to_95'], budget):g}" for n in names]
+            print(f"| {short_task(task)} | {task['space_size']} | " + " | ".join(row) + " |")
+        print("\nMedian best GFLOPS found within the budget (optimum in the second column):\n")
+        print("| task | optimum | " + " | ".join(names) + " |")
+        print("|---|---|" + "---|" * len(names))
+        for task in tasks:
+            row = [f"{np.median(task['tuners'][n]['best_gflops']):.1f}" for n in names]
+            print(f"| {short_task(task)} | {task['optimum_gflops']:.1f} | " + " | ".join(row) + " |")
+        print("\nSearch seconds per trial (time inside the tuner, median over seeds):\n")
+        print("| task | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for task in tasks:
+            row = [f"{np.median(task['tuners'][n]['search_seconds']) / budget:.4f}" for n in names]
+            print(f"| {short_task(task)} | " + " | ".join(row) + " |")
+        if "arco" in names:
+            print()
+            for base in ("xgb", "xgb8", "chameleon"):
+                if base not in names:
+                    continue
+                ratios = [median_trials(t["tuners"]["arco"]["trials_to_95"], budget)
+                          / median_trials(t["tuners"][base]["trials_to_95"], budget) for t in tasks]
+                worst = max(ratios)
+                print(f"- trials to 95%, ARCO / {base}: geometric mean {np.exp(np.mean(np.log(ratios))):.2f}x, "
+                      f"worst task {worst:.2f}x")
+                best_ok = sum(np.median(t["tuners"]["arco"]["best_gflops"])
+                              >= np.median(t["tuners"][base]["best_gflops"]) for t in tasks)
+                print(f"- best GFLOPS, ARCO >= {base} (medians) on {best_ok} of {len(tasks)} tasks")
+            for base in ("xgb", "xgb8"):
+                if base in names:
+                    per_trial = [np.median(t["tuners"]["arco"]["search_seconds"])
+                                 / max(np.median(t["tuners"][base]["search_seconds"]), 1e-9) for t in tasks]
+                    print(f"- search seconds, ARCO / {base}: median over tasks {np.median(per_trial):.2f}x, "
+                          f"worst {max(per_trial):.2f}x")
+    return 0
+
+
+def short_task(task):
+    log = task.get("log")
+    return os.path.splitext(os.path.basename(log))[0] if log else task["task"][:40]
+
+
 def plot_curves(entries, out, path):
     import matplotlib
 
@@ -389,8 +447,11 @@ def main(argv=None):
     noise.add_argument("--repeat", type=int, default=3)
     noise.add_argument("--min-repeat-ms", type=int, default=10)
     noise.add_argument("--out", default="noise.json")
+    table = sub.add_parser("table", help="markdown tables and target checks from replay JSON files")
+    table.add_argument("results", nargs="+")
     args = parser.parse_args(argv)
-    return {"record": cmd_record, "replay": cmd_replay, "live": cmd_live, "noise": cmd_noise}[args.command](args)
+    commands = {"record": cmd_record, "replay": cmd_replay, "live": cmd_live, "noise": cmd_noise, "table": cmd_table}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":
