@@ -324,32 +324,41 @@ def median_trials(values, budget):
     return float(np.median([budget + 1 if v is None else v for v in values]))
 
 
-def cmd_table(args):
-    """Markdown tables (and the issue's target checks) from replay JSON files."""
-    for path in args.results:
+def merge_results(paths):
+    """Replay JSON files -> one per budget, their tasks concatenated (e.g. one replay run per space)."""
+    merged = {}
+    for path in paths:
         with open(path, encoding="utf-8") as handle:
             out = json.load(handle)
+        into = merged.setdefault(out["budget"], {**out, "tasks": []})
+        if into["seeds"] != out["seeds"]:
+            raise SystemExit(f"{path}: {out['seeds']} seeds, other files of budget {out['budget']} have "
+                             f"{into['seeds']}")
+        into["tasks"].extend(out["tasks"])
+    return [merged[b] for b in sorted(merged)]
+
+
+def cmd_table(args):
+    """Markdown tables (and the issue's target checks) from replay JSON files."""
+    for out in merge_results(args.results):
         budget, tasks = out["budget"], out["tasks"]
+        if args.merged_out:
+            with open(out_path(args.merged_out, budget, [budget, None]), "w", encoding="utf-8") as handle:
+                json.dump(out, handle, indent=1)
         names = list(tasks[0]["tuners"])
-        print(f"\n### Budget {budget}, {out['seeds']} seeds (`{os.path.basename(path)}`)\n")
+        print(f"\n### Budget {budget}, {out['seeds']} seeds, {len(tasks)} tasks\n")
         print("Median trials to 95% of the optimum (a seed that never got there counts as budget + 1):\n")
-        print("| task | configs | " + " | ".join(names) + " |")
-        print("|---|---|" + "---|" * len(names))
-        for task in tasks:
-            row = [f"{median_trials(task['tuners'][n]['trials_to_95'], budget):g}" for n in names]
-            print(f"| {short_task(task)} | {task['space_size']} | " + " | ".join(row) + " |")
+        print_table(["task", "configs"] + names, [
+            [short_task(t), t["space_size"]] + [f"{median_trials(t['tuners'][n]['trials_to_95'], budget):g}"
+                                                for n in names] for t in tasks])
         print("\nMedian best GFLOPS found within the budget (optimum in the second column):\n")
-        print("| task | optimum | " + " | ".join(names) + " |")
-        print("|---|---|" + "---|" * len(names))
-        for task in tasks:
-            row = [f"{np.median(task['tuners'][n]['best_gflops']):.1f}" for n in names]
-            print(f"| {short_task(task)} | {task['optimum_gflops']:.1f} | " + " | ".join(row) + " |")
+        print_table(["task", "optimum"] + names, [
+            [short_task(t), f"{t['optimum_gflops']:.1f}"] + [f"{np.median(t['tuners'][n]['best_gflops']):.1f}"
+                                                            for n in names] for t in tasks])
         print("\nSearch seconds per trial (time inside the tuner, median over seeds):\n")
-        print("| task | " + " | ".join(names) + " |")
-        print("|---|" + "---|" * len(names))
-        for task in tasks:
-            row = [f"{np.median(task['tuners'][n]['search_seconds']) / budget:.4f}" for n in names]
-            print(f"| {short_task(task)} | " + " | ".join(row) + " |")
+        print_table(["task"] + names, [
+            [short_task(t)] + [f"{np.median(t['tuners'][n]['search_seconds']) / budget:.4f}" for n in names]
+            for t in tasks])
         if "arco" in names:
             print()
             for base in ("xgb", "xgb8", "chameleon"):
@@ -370,6 +379,13 @@ def cmd_table(args):
                     print(f"- search seconds, ARCO / {base}: median over tasks {np.median(per_trial):.2f}x, "
                           f"worst {max(per_trial):.2f}x")
     return 0
+
+
+def print_table(header, rows):
+    print("| " + " | ".join(map(str, header)) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(map(str, row)) + " |")
 
 
 def short_task(task):
@@ -448,7 +464,8 @@ def main(argv=None):
     noise.add_argument("--min-repeat-ms", type=int, default=10)
     noise.add_argument("--out", default="noise.json")
     table = sub.add_parser("table", help="markdown tables and target checks from replay JSON files")
-    table.add_argument("results", nargs="+")
+    table.add_argument("results", nargs="+", help="replay JSON files (files of the same budget are merged)")
+    table.add_argument("--merged-out", help="also write the merged JSON (one per budget: PATH_<budget>.json)")
     args = parser.parse_args(argv)
     commands = {"record": cmd_record, "replay": cmd_replay, "live": cmd_live, "noise": cmd_noise, "table": cmd_table}
     return commands[args.command](args)
