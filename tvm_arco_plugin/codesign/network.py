@@ -105,22 +105,16 @@ class Session:
             tuner.tune(n_trial=n_trial, measure_option=self.option)
         self.note(hw, position, tuner)
 
-    def measure_schedule(self, hw, position, schedule):
-        """Evaluate one hand schedule through the runner (counts as an evaluation); -> seconds or inf."""
-        if schedule is None:
-            return math.inf
+    def hand_schedule_latency(self, hw, position):
+        """Measure the hand schedule of one layer on ``hw`` (one evaluation) -> seconds, inf if invalid."""
         layer = self.layers[position][0]
+        schedule = default_schedule(layer, hw)
+        if schedule is None:  # no tile fits this hardware's buffers
+            return math.inf
         task = create_task(layer, hw)
         config = task.config_space.get(config_index(task.config_space, schedule))
         result = self.runner.measure(autotvm.MeasureInput(task.target, task, config))
-        return (task, config, result)
-
-    def hand_schedule_latency(self, hw, position):
-        measured = self.measure_schedule(hw, position, default_schedule(self.layers[position][0], hw))
-        if isinstance(measured, float):
-            return measured
-        self.hand[(hw, position)] = measured
-        result = measured[2]
+        self.hand[(hw, position)] = (task, config, result)
         return float(np.mean(result.costs)) if result.error_no == 0 else math.inf
 
     def summary(self):
