@@ -168,13 +168,16 @@ def prior_records_of(task, records):
 
 def resume(tuner, task, records):
     """Tell the tuner what was already measured; returns how many distinct configs that was."""
+    from .tuner import ARCOTuner
+
     mine = prior_records_of(task, records)
     if not mine:
         return 0
-    if hasattr(tuner, "search"):  # ARCOTuner: resumes (never re-measures) and warm-starts
+    if isinstance(tuner, ARCOTuner):  # resumes (never re-measures) and warm-starts
         tuner.load_history(records)
     else:
-        # Model-based AutoTVM tuners mark what update() sees as visited: nothing is measured twice.
+        # Model-based AutoTVM tuners (xgb, chameleon) mark what update() sees as visited, so nothing is
+        # measured twice; ga/random/gridsearch/droplet may measure a prior config again.
         inputs, results = zip(*mine)
         tuner.update(list(inputs), list(results))
         for inp, res in mine:
