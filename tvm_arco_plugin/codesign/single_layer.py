@@ -4,7 +4,8 @@
         --out single_layer.json
 
 The joint space of one layer (``arco/vta_conv2d``: every hardware knob x every schedule knob) has
-millions of configs (4.7M for ResNet-18's c8), far too many to model one by one at ~0.06 s each.
+hundreds of thousands to millions of configs (663,552 for ResNet-18's 7x7 layers, 2.65M for c8), far
+too many to model one by one at ~0.06 s each.
 The brute force therefore enumerates a documented sub-space that still contains **every hardware
 configuration**: all ``hw_*`` combinations x schedules with whole output rows (``tile_w`` = width),
 one input-channel block per tile (``tile_ci`` = 1), every ``tile_h`` and ``tile_co`` and
