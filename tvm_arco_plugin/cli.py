@@ -325,6 +325,8 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
+    # A shell starts background jobs with SIGINT ignored; arco-tune stops cleanly on it in any case.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run(args)
     except UsageError as err:
