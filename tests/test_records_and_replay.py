@@ -1,6 +1,5 @@
 """Log reading that survives bad lines, and replay through AutoTVM's Builder/Runner interface."""
 import logging
-import shutil
 
 import pytest
 from tvm import autotvm
