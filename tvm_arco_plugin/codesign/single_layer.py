@@ -18,7 +18,6 @@ import json
 import logging
 import time
 
-from tvm import autotvm
 
 from ..tuner import ARCOTuner
 from .accelerator import HW_CHOICES, NETWORK_LAYERS, ResourceBudget, hardware_from_knobs
