@@ -27,6 +27,7 @@ from .chameleon import ChameleonTuner  # noqa: E402
 from .recording import record_space  # noqa: E402
 from .replay import RecordedResults, replay_option  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
+from .tuner import throughput  # noqa: E402
 
 TUNERS = {
     "arco": lambda task, seed: ARCOTuner(task, seed=seed),
@@ -45,6 +46,14 @@ NETWORKS = {
 
 
 # ---- record -------------------------------------------------------------------------------------
+def local_measure_option(args, timeout=30):
+    """AutoTVM's LocalBuilder + LocalRunner with the command's --number/--repeat/--min-repeat-ms."""
+    return autotvm.measure_option(
+        builder=autotvm.LocalBuilder(timeout=timeout),
+        runner=autotvm.LocalRunner(number=args.number, repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
+                                   timeout=timeout))
+
+
 def network_tasks(network, target):
     mod, params = NETWORKS[network]()
     ops = (relay.op.get("nn.conv2d"), relay.op.get("nn.dense"))
@@ -64,11 +73,7 @@ def cmd_record(args):
     else:
         every = network_tasks(args.network, target)
         tasks = [every[int(i)] for i in args.tasks.split(",")] if args.tasks else every
-    option = autotvm.measure_option(
-        builder=autotvm.LocalBuilder(timeout=30),
-        runner=autotvm.LocalRunner(number=args.number, repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
-                                   timeout=30),
-    )
+    option = local_measure_option(args)
     os.makedirs(args.out_dir, exist_ok=True)
     for task in tasks:
         path = os.path.join(args.out_dir, task_file_name(task))
@@ -96,7 +101,7 @@ def load_recorded_space(path):
     if missing:
         raise SystemExit(f"{path}: {len(missing)} of {len(task.config_space)} configs of {recorded.task_name} are "
                          f"not in the log (e.g. index {missing[0]}); replay needs a fully recorded space")
-    flops = {i: (task.flop / np.mean(r.costs) if r.error_no == 0 else 0.0) for i, r in recorded.results.items()}
+    flops = {i: throughput(task, r) for i, r in recorded.results.items()}
     return task, recorded, flops
 
 
@@ -257,12 +262,8 @@ def cmd_live(args):
         for name in names:
             entry["runs"][name] = []
             for seed in range(args.seeds):
-                option = autotvm.measure_option(
-                    builder=autotvm.LocalBuilder(timeout=30),
-                    runner=autotvm.LocalRunner(number=args.number, repeat=args.repeat,
-                                               min_repeat_ms=args.min_repeat_ms, timeout=30))
-                run = run_tuner(task, name, budgets[-1], seed, option,
-                                lambda inp, res: inp.task.flop / np.mean(res.costs) if res.error_no == 0 else 0.0)
+                run = run_tuner(task, name, budgets[-1], seed, local_measure_option(args),
+                                lambda inp, res: throughput(inp.task, res))
                 entry["runs"][name].append(run)
                 print(f"task {i} {name} seed {seed}: best {run.flops.max() / 1e9:.2f} GFLOPS, "
                       f"{run.wall_seconds:.0f} s wall", flush=True)
@@ -285,18 +286,14 @@ def cmd_noise(args):
     for path in args.logs:
         task, recorded, flops = load_recorded_space(path)
         top = sorted(flops, key=lambda i: -flops[i])[:args.top]
-        option = autotvm.measure_option(
-            builder=autotvm.LocalBuilder(timeout=30),
-            runner=autotvm.LocalRunner(number=args.number, repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
-                                       timeout=30))
-        measure = create_measure_batch(task, option)
+        measure = create_measure_batch(task, local_measure_option(args))
         inputs = [autotvm.MeasureInput(task.target, task, task.config_space.get(i)) for i in top]
         rounds = []
         for _ in range(args.rounds):
             results = []
             for start in range(0, len(inputs), 8):
                 results += measure(inputs[start:start + 8])
-            rounds.append([task.flop / np.mean(r.costs) if r.error_no == 0 else 0.0 for r in results])
+            rounds.append([throughput(task, r) for r in results])
         del measure
         again = np.array(rounds)  # [round, config]
         mean = again.mean(axis=0)

@@ -35,6 +35,7 @@ from tvm.autotvm.tuner.xgboost_cost_model import XGBoostCostModel
 
 from .search.knobs import KnobLayout
 from .search.marl import _single_torch_thread
+from .tuner import throughput
 
 DECREMENT, STAY, INCREMENT = 0, 1, 2
 
@@ -246,7 +247,7 @@ class ChameleonTuner(ModelBasedTuner):
     def update(self, inputs, results):
         for inp, res in zip(inputs, results):
             index = inp.config.index
-            flops = inp.task.flop / np.mean(res.costs) if res.error_no == 0 else 0.0
+            flops = throughput(inp.task, res)
             self.xs.append(index)
             self.ys.append(flops)
             self.flops_max = max(self.flops_max, flops)

@@ -168,7 +168,7 @@ def prior_records_of(task, records):
 
 def resume(tuner, task, records):
     """Tell the tuner what was already measured; returns how many distinct configs that was."""
-    from .tuner import ARCOTuner
+    from .tuner import ARCOTuner, throughput
 
     mine = prior_records_of(task, records)
     if not mine:
@@ -181,16 +181,17 @@ def resume(tuner, task, records):
         inputs, results = zip(*mine)
         tuner.update(list(inputs), list(results))
         for inp, res in mine:
-            if res.error_no == 0:
-                flops = task.flop / np.mean(res.costs)
-                if flops > tuner.best_flops:
-                    tuner.best_flops, tuner.best_config, tuner.best_measure_pair = flops, inp.config, (inp, res)
+            flops = throughput(task, res)
+            if flops > tuner.best_flops:
+                tuner.best_flops, tuner.best_config, tuner.best_measure_pair = flops, inp.config, (inp, res)
     return len({inp.config.index for inp, _ in mine})
 
 
 # ---- tuning -------------------------------------------------------------------------------------
 def tune_tasks(tasks, args, records):
     from tvm import autotvm
+
+    from .tuner import throughput
 
     option = measure_option(args)
     curves, failed = [], []
@@ -203,8 +204,7 @@ def tune_tasks(tasks, args, records):
 
         def track(tuner_, inputs, results, curve=curve):
             for inp, res in zip(inputs, results):
-                flops = inp.task.flop / np.mean(res.costs) if res.error_no == 0 else 0.0
-                curve.append(max(flops, curve[-1] if curve else 0.0))
+                curve.append(max(throughput(inp.task, res), curve[-1] if curve else 0.0))
 
         if n_trial <= 0:
             print(f"{prefix}{task.name}: {done} configs already in the log, nothing left to measure", flush=True)
