@@ -1,6 +1,8 @@
 """Log reading that survives bad lines, and replay through AutoTVM's Builder/Runner interface."""
 import logging
 
+import numpy as np
+
 import pytest
 from tvm import autotvm
 
@@ -90,3 +92,52 @@ def test_fuzzed_logs_never_crash_the_reader_and_lose_no_good_line(tmp_path, capl
     assert len(records) - len(kept) >= foreign
     assert len(warnings) == (len(lines) - len(records)) + (len(records) - len(kept))
     assert len(lines) - len(records) >= bad
+
+
+# ---- the replay benchmark's JSON interface ------------------------------------------------------
+import json  # noqa: E402
+
+from tvm_arco_plugin import bench  # noqa: E402
+
+
+def replay_json(tmp_path, name, tuners):
+    out = tmp_path / f"{name}.json"
+    bench.main(["replay", MATMUL_128_LOG, "--tuners", tuners, "--budget", "16,32", "--seeds", "2",
+                "--out", str(out)])
+    return [json.loads((tmp_path / f"{name}_{b}.json").read_text()) for b in (16, 32)]
+
+
+def untimed(out):
+    return [{name: {k: v for k, v in stats.items() if k != "search_seconds"} for name, stats in task["tuners"].items()}
+            for task in out["tasks"]]
+
+
+def test_replay_json_is_deterministic_and_merges_across_runs(tmp_path):
+    at16, at32 = replay_json(tmp_path, "a", "arco,random")
+    again16, again32 = replay_json(tmp_path, "b", "arco,random")
+    assert untimed(at32) == untimed(again32)
+    task = at32["tasks"][0]
+    assert (at32["budget"], at32["seeds"], task["space_size"]) == (32, 2, 64)
+    for stats in task["tuners"].values():
+        assert set(stats) >= {"best_gflops", "trials_to_95", "trials_to_99", "search_seconds"}
+        for seed in range(2):
+            curve = bench.curve_of_steps(stats["best_steps"][seed])
+            assert len(curve) == 32 and np.all(np.diff(curve) >= 0)
+            assert curve[-1] == pytest.approx(stats["best_gflops"][seed], rel=1e-3)
+            hit = stats["trials_to_95"][seed]
+            assert hit is None or curve[hit - 1] >= 0.95 * task["optimum_gflops"] * (1 - 1e-3)
+    # The 16-trial JSON is the prefix of the same runs.
+    for name, stats in at16["tasks"][0]["tuners"].items():
+        long_curves = [bench.curve_of_steps(s) for s in task["tuners"][name]["best_steps"]]
+        assert [c[15] for c in long_curves] == pytest.approx(stats["best_gflops"], rel=1e-3)
+
+    ga32 = replay_json(tmp_path, "c", "ga")[1]
+    merged = bench.merge_results([str(tmp_path / "a_32.json"), str(tmp_path / "c_32.json")])
+    assert len(merged) == 1 and len(merged[0]["tasks"]) == 1
+    assert set(merged[0]["tasks"][0]["tuners"]) == {"arco", "random", "ga"}
+    assert merged[0]["tasks"][0]["tuners"]["ga"] == ga32["tasks"][0]["tuners"]["ga"]
+    with pytest.raises(SystemExit, match="in two files"):
+        bench.merge_results([str(tmp_path / "a_32.json"), str(tmp_path / "b_32.json")])
+    png = tmp_path / "curves.png"
+    bench.main(["table", str(tmp_path / "a_32.json"), str(tmp_path / "c_32.json"), "--plot", str(png)])
+    assert (tmp_path / "curves_32.png").stat().st_size > 10_000

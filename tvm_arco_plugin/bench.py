@@ -177,18 +177,37 @@ def summarise(entries, budget, seeds):
         task_out = {k: v for k, v in entry.items() if k not in ("runs", "optimum")}
         task_out["tuners"] = {}
         for name, runs in entry["runs"].items():
-            stats = {"best_gflops": [], "trials_to_95": [], "trials_to_99": [], "search_seconds": []}
+            stats = {"best_gflops": [], "trials_to_95": [], "trials_to_99": [], "search_seconds": [],
+                     "best_steps": []}
             for run in runs:
                 curve = run.best_curve(budget)
                 stats["best_gflops"].append(float(curve[-1] / 1e9))
                 stats["trials_to_95"].append(trials_to(curve, 0.95 * optimum))
                 stats["trials_to_99"].append(trials_to(curve, 0.99 * optimum))
                 stats["search_seconds"].append(run.clock.seconds_at(budget))
+                stats["best_steps"].append(best_steps(curve))
             if any(r.wall_seconds is not None for r in runs) and "live" in entry:
                 stats["wall_seconds"] = [r.wall_seconds for r in runs]
             task_out["tuners"][name] = stats
         out["tasks"].append(task_out)
     return out
+
+
+def best_steps(curve):
+    """A best-so-far curve as its improvements, [[trial, GFLOPS], ...]: enough to redraw it, and small."""
+    steps, previous = [], None
+    for trial, flops in enumerate(curve, start=1):
+        if flops != previous:
+            steps.append([trial, round(float(flops) / 1e9, 4)])
+            previous = flops
+    return steps + [[len(curve), steps[-1][1]]] if steps and steps[-1][0] != len(curve) else steps
+
+
+def curve_of_steps(steps):
+    curve = np.zeros(steps[-1][0])
+    for (trial, gflops), following in zip(steps, steps[1:] + [[steps[-1][0] + 1, None]]):
+        curve[trial - 1:following[0] - 1] = gflops
+    return curve
 
 
 def report(out):
@@ -213,14 +232,14 @@ def out_path(path, budget, budgets):
     return f"{root}_{budget}{ext or '.json'}"
 
 
-def write_results(args, entries, budgets, curves_plot=True):
+def write_results(args, entries, budgets):
     for budget in budgets:
         out = summarise(entries, budget, args.seeds)
         report(out)
         with open(out_path(args.out, budget, budgets), "w", encoding="utf-8") as handle:
             json.dump(out, handle, indent=1)
-        if args.plot and curves_plot:
-            plot_curves(entries, out, out_path(args.plot, budget, budgets))
+        if args.plot:
+            plot_curves(out, out_path(args.plot, budget, budgets))
 
 
 def check_tuners(names):
@@ -322,7 +341,8 @@ def median_trials(values, budget):
 
 
 def merge_results(paths):
-    """Replay JSON files -> one per budget, their tasks concatenated (e.g. one replay run per space)."""
+    """Replay JSON files -> one per budget. Tasks are concatenated (e.g. one replay run per space) and
+    the tuners of one task (same log) are united (e.g. baselines and ARCO replayed separately)."""
     merged = {}
     for path in paths:
         with open(path, encoding="utf-8") as handle:
@@ -331,7 +351,15 @@ def merge_results(paths):
         if into["seeds"] != out["seeds"]:
             raise SystemExit(f"{path}: {out['seeds']} seeds, other files of budget {out['budget']} have "
                              f"{into['seeds']}")
-        into["tasks"].extend(out["tasks"])
+        for task in out["tasks"]:
+            same = [t for t in into["tasks"] if (t["log"], t["task"]) == (task["log"], task["task"])]
+            if not same:
+                into["tasks"].append({**task, "tuners": dict(task["tuners"])})
+                continue
+            twice = set(same[0]["tuners"]) & set(task["tuners"])
+            if twice:
+                raise SystemExit(f"{path}: tuner(s) {sorted(twice)} on {task['log']} are in two files")
+            same[0]["tuners"].update(task["tuners"])
     return [merged[b] for b in sorted(merged)]
 
 
@@ -342,7 +370,10 @@ def cmd_table(args):
         if args.merged_out:
             with open(out_path(args.merged_out, budget, [budget, None]), "w", encoding="utf-8") as handle:
                 json.dump(out, handle, indent=1)
-        names = list(tasks[0]["tuners"])
+        if args.plot:
+            plot_curves(out, out_path(args.plot, budget, [budget, None]))
+        names = [n for n in TUNERS if n in tasks[0]["tuners"]] + \
+            [n for n in tasks[0]["tuners"] if n not in TUNERS]
         print(f"\n### Budget {budget}, {out['seeds']} seeds, {len(tasks)} tasks\n")
         print("Median trials to 95% of the optimum (a seed that never got there counts as budget + 1):\n")
         print_table(["task", "configs"] + names, [
@@ -390,28 +421,33 @@ def short_task(task):
     return os.path.splitext(os.path.basename(log))[0] if log else task["task"][:40]
 
 
-def plot_curves(entries, out, path):
+def plot_curves(out, path):
+    """Best-so-far GFLOPS against trials: median and inter-quartile band over seeds, one panel per task."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = min(3, len(entries))
-    rows = (len(entries) + cols - 1) // cols
+    tasks = out["tasks"]
+    cols = min(3, len(tasks))
+    rows = (len(tasks) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
-    for ax, entry in zip(axes.flat, entries):
-        for name, runs in entry["runs"].items():
-            curves = [r.best_curve(out["budget"]) / 1e9 for r in runs]
+    for ax, task in zip(axes.flat, tasks):
+        for name, stats in task["tuners"].items():
+            curves = [curve_of_steps(steps) for steps in stats["best_steps"] if steps]
+            if not curves:
+                continue
             length = max(len(c) for c in curves)
             padded = np.array([np.pad(c, (0, length - len(c)), mode="edge") for c in curves])
             x = np.arange(1, length + 1)
             ax.plot(x, np.median(padded, axis=0), label=name)
             ax.fill_between(x, np.percentile(padded, 25, axis=0), np.percentile(padded, 75, axis=0), alpha=0.2)
-        ax.axhline(entry["optimum_gflops"], color="k", lw=0.8, ls="--")
-        ax.set_title(entry["task"][:60], fontsize=7)
+        ax.axhline(task["optimum_gflops"], color="k", lw=0.8, ls="--")
+        ax.set_title(f"{short_task(task)}: {task['task']}"[:70] if task.get("log") else task["task"][:70],
+                     fontsize=7)
         ax.set_xlabel("trials")
         ax.set_ylabel("best GFLOPS so far")
-    for ax in list(axes.flat)[len(entries):]:
+    for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
@@ -463,6 +499,7 @@ def main(argv=None):
     table = sub.add_parser("table", help="markdown tables and target checks from replay JSON files")
     table.add_argument("results", nargs="+", help="replay JSON files (files of the same budget are merged)")
     table.add_argument("--merged-out", help="also write the merged JSON (one per budget: PATH_<budget>.json)")
+    table.add_argument("--plot", help="also draw the merged curves (one PNG per budget: PATH_<budget>.png)")
     args = parser.parse_args(argv)
     commands = {"record": cmd_record, "replay": cmd_replay, "live": cmd_live, "noise": cmd_noise, "table": cmd_table}
     return commands[args.command](args)
