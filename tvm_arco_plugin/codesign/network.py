@@ -59,10 +59,13 @@ def config_index(space, values):
 
 
 class Session:
-    """One method's run: a shared ZigZag runner that counts evaluations, and the best-so-far curve."""
+    """One method's run: a shared ZigZag runner that counts evaluations, and the best-so-far curve.
 
-    def __init__(self, network, evaluator, budget, seed):
-        self.layers = NETWORK_LAYERS[network]()
+    ``layers``: ``[(ConvLayer, count), ...]``, a network's (``NETWORK_LAYERS[name]()``) or one layer's.
+    """
+
+    def __init__(self, layers, evaluator, budget, seed):
+        self.layers = list(layers)
         self.runner = ZigZagRunner(evaluator)
         self.option = {"builder": ZigZagBuilder(n_parallel=8), "runner": self.runner}
         self.budget, self.seed = budget, seed
@@ -279,7 +282,7 @@ def codesign(network, budget, seed, methods=tuple(METHODS), cache_path=None):
         evaluator = ZigZagEvaluator()
         evaluator.cache = dict(start_cache)
         evaluators.append(evaluator)
-        result = METHODS[name](Session(network, evaluator, budget, seed))
+        result = METHODS[name](Session(NETWORK_LAYERS[network](), evaluator, budget, seed))
         out["throughput"][name] = result["throughput"]
         out["evaluations"][name] = result["evaluations"]
         out["seconds"][name] = result["seconds"]
