@@ -133,3 +133,20 @@ def test_network_codesign_command(tmp_path):
     bound = 256 * 100e6 / sum(l.macs * c for l, c in NETWORK_LAYERS["resnet18"]())
     assert all(t <= bound * 1.0001 for t in data["throughput"].values())
     assert not math.isnan(data["seconds"]["arco"])
+
+
+
+def test_codesign_procedure_on_one_layer(evaluator):
+    from tvm_arco_plugin.codesign.single_layer import arco_result, codesign_on_layer
+
+    layer = next(l for l, _ in NETWORK_LAYERS["resnet18"]() if l.name == "c9")
+    curve, hardware = codesign_on_layer(layer, evaluator, 40, seed=0)
+    assert 0 < len(curve) <= 40 and all(later <= earlier for earlier, later in zip(curve, curve[1:]))
+    # The first evaluation is VTA's default accelerator with the hand schedule.
+    hand = evaluator.evaluate(DEFAULT_VTA, layer, **default_schedule(layer, DEFAULT_VTA))["seconds"]
+    assert curve[0] == pytest.approx(hand) and curve[-1] <= hand
+    hw = VTAConfig(**{k.lower(): v for k, v in hardware.items() if k not in ("MACS", "BUFFER_BYTES")})
+    assert ResourceBudget().violation(hw) is None
+    result = arco_result(0, curve, curve[-1])
+    assert curve[result["evaluations_to_within_2pct"] - 1] <= curve[-1] * 1.02
+    assert result["evaluations_to_within_2pct"] == 1 or curve[result["evaluations_to_within_2pct"] - 2] > curve[-1] * 1.02
