@@ -41,7 +41,8 @@ def main():
         tuner.set_error_threshold(10 ** 9)
         tic = time.time()
         with time_in_tuner(tuner) as clock:
-            tuner.tune(n_trial=args.trials, measure_option={"builder": ZigZagBuilder(), "runner": ZigZagRunner(evaluator)})
+            tuner.tune(n_trial=args.trials,
+                       measure_option={"builder": ZigZagBuilder(), "runner": ZigZagRunner(evaluator)})
         print(f"{name:5s} {len(task.config_space)} configs: {clock.seconds_at(args.trials) / args.trials:.4f} s/trial "
               f"in the tuner, {time.time() - tic:.1f} s wall", flush=True)
 

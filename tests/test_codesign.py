@@ -135,7 +135,6 @@ def test_network_codesign_command(tmp_path):
     assert not math.isnan(data["seconds"]["arco"])
 
 
-
 def test_codesign_procedure_on_one_layer(evaluator):
     from tvm_arco_plugin.codesign.single_layer import arco_result, codesign_on_layer
 
@@ -147,6 +146,5 @@ def test_codesign_procedure_on_one_layer(evaluator):
     assert curve[0] == pytest.approx(hand) and curve[-1] <= hand
     hw = VTAConfig(**{k.lower(): v for k, v in hardware.items() if k not in ("MACS", "BUFFER_BYTES")})
     assert ResourceBudget().violation(hw) is None
-    result = arco_result(0, curve, curve[-1])
-    assert curve[result["evaluations_to_within_2pct"] - 1] <= curve[-1] * 1.02
-    assert result["evaluations_to_within_2pct"] == 1 or curve[result["evaluations_to_within_2pct"] - 2] > curve[-1] * 1.02
+    first = arco_result(0, curve, curve[-1])["evaluations_to_within_2pct"]
+    assert curve[first - 1] <= curve[-1] * 1.02 and (first == 1 or curve[first - 2] > curve[-1] * 1.02)
