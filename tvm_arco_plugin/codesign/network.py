@@ -274,13 +274,13 @@ METHODS = {"arco": run_arco, "autotvm_default_hw": run_autotvm_default_hw,
 def codesign(network, budget, seed, methods=tuple(METHODS), cache_path=None):
     # Every method starts from the same cache state (seconds stay comparable); their new results are
     # merged into the cache file at the end.
-    start_cache = ZigZagEvaluator(cache_path).cache
+    shared = ZigZagEvaluator(cache_path)
     evaluators = []
     out = {"network": network, "budget": budget, "seed": seed, "hardware": {}, "throughput": {}, "evaluations": {},
            "seconds": {}, "hardware_by_method": {}, "curves": {}}
     for name in methods:
         evaluator = ZigZagEvaluator()
-        evaluator.cache = dict(start_cache)
+        evaluator.cache = dict(shared.cache)
         evaluators.append(evaluator)
         result = METHODS[name](Session(NETWORK_LAYERS[network](), evaluator, budget, seed))
         out["throughput"][name] = result["throughput"]
@@ -296,10 +296,9 @@ def codesign(network, budget, seed, methods=tuple(METHODS), cache_path=None):
         target = out["throughput"]["autotvm_default_hw"]
         reached = [e for e, t in out["curves"]["arco"] if t >= target]
         out["arco_evaluations_to_reach_autotvm_default_hw"] = reached[0] if reached else None
-    merged = ZigZagEvaluator(cache_path)
     for evaluator in evaluators:
-        merged.cache.update(evaluator.cache)
-    merged.save()
+        shared.cache.update(evaluator.cache)
+    shared.save()
     return out
 
 
