@@ -19,6 +19,11 @@ TUTORIAL_LAYER = ConvLayer("tutorial", 1, 256, 14, 14, 256, 3, 3, 1, 1)
 TUTORIAL_SCHEDULE = dict(tile_h=7, tile_w=14, tile_ci=1, tile_co=8, oc_nthread=2)
 
 
+def config_of(hardware):
+    """VTAConfig back from its ``as_dict()`` (as written to the co-design JSON)."""
+    return VTAConfig(**{k.lower(): v for k, v in hardware.items() if k not in ("MACS", "BUFFER_BYTES")})
+
+
 @pytest.fixture(scope="module")
 def evaluator():
     return ZigZagEvaluator()
@@ -127,7 +132,7 @@ def test_network_codesign_command(tmp_path):
     for method, evaluations in data["evaluations"].items():
         assert 0 < evaluations <= 120, method
         assert data["throughput"][method] > 0, method
-    hw = VTAConfig(**{k.lower(): v for k, v in data["hardware"].items() if k not in ("MACS", "BUFFER_BYTES")})
+    hw = config_of(data["hardware"])
     assert ResourceBudget().violation(hw) is None
     # Throughput is 1 / modelled network latency: at most the GEMM bound of a 256-MAC array at 100 MHz.
     bound = 256 * 100e6 / sum(l.macs * c for l, c in NETWORK_LAYERS["resnet18"]())
@@ -144,7 +149,6 @@ def test_codesign_procedure_on_one_layer(evaluator):
     # The first evaluation is VTA's default accelerator with the hand schedule.
     hand = evaluator.evaluate(DEFAULT_VTA, layer, **default_schedule(layer, DEFAULT_VTA))["seconds"]
     assert curve[0] == pytest.approx(hand) and curve[-1] <= hand
-    hw = VTAConfig(**{k.lower(): v for k, v in hardware.items() if k not in ("MACS", "BUFFER_BYTES")})
-    assert ResourceBudget().violation(hw) is None
+    assert ResourceBudget().violation(config_of(hardware)) is None
     first = arco_result(0, curve, curve[-1])["evaluations_to_within_2pct"]
     assert curve[first - 1] <= curve[-1] * 1.02 and (first == 1 or curve[first - 2] > curve[-1] * 1.02)

@@ -200,13 +200,15 @@ def best_steps(curve):
         if flops != previous:
             steps.append([trial, round(float(flops) / 1e9, 4)])
             previous = flops
-    return steps + [[len(curve), steps[-1][1]]] if steps and steps[-1][0] != len(curve) else steps
+    if steps and steps[-1][0] != len(curve):  # the last point carries the curve's length
+        steps.append([len(curve), steps[-1][1]])
+    return steps
 
 
 def curve_of_steps(steps):
     curve = np.zeros(steps[-1][0])
-    for (trial, gflops), following in zip(steps, steps[1:] + [[steps[-1][0] + 1, None]]):
-        curve[trial - 1:following[0] - 1] = gflops
+    for trial, gflops in steps:  # in trial order: each step holds until the next overwrites the rest
+        curve[trial - 1:] = gflops
     return curve
 
 

@@ -1,4 +1,4 @@
-"""Single layers of the joint hardware x schedule space: brute force against ARCOTuner.
+"""Single layers of the joint hardware x schedule space: brute force against ARCO.
 
     python -m tvm_arco_plugin.codesign.single_layer --network resnet18 --layers c9,c10,c11 --budget 1000 \
         [--methods arco_tuner,arco_codesign] --seeds 2 --out single_layer.json
@@ -23,7 +23,6 @@ import json
 import logging
 import time
 
-
 from ..tuner import ARCOTuner
 from .accelerator import HW_CHOICES, NETWORK_LAYERS, ResourceBudget, hardware_from_knobs
 from .network import Session, run_arco
@@ -35,12 +34,13 @@ def enumerate_subspace(layer, evaluator):
     """-> (best seconds, its (hw, schedule), configs in the sub-space, configs ZigZag evaluated)."""
     best, where, size, evaluated = float("inf"), None, 0, 0
     budget = ResourceBudget()
+    schedules = list(itertools.product(divisors(layer.oh), BLOCK_COUNTS, (1, 2)))
     for values in itertools.product(*HW_CHOICES.values()):
         hw = hardware_from_knobs(dict(zip(HW_CHOICES, values)))
-        for tile_h, tile_co, oc_nthread in itertools.product(divisors(layer.oh), BLOCK_COUNTS, (1, 2)):
-            size += 1
-            if budget.violation(hw):
-                continue
+        size += len(schedules)
+        if budget.violation(hw):
+            continue
+        for tile_h, tile_co, oc_nthread in schedules:
             schedule = dict(tile_h=tile_h, tile_w=layer.ow, tile_ci=1, tile_co=tile_co, oc_nthread=oc_nthread)
             try:
                 seconds = evaluator.evaluate(hw, layer, **schedule)["seconds"]
