@@ -140,3 +140,17 @@ def test_replay_json_is_deterministic_and_merges_across_runs(tmp_path):
     png = tmp_path / "curves.png"
     bench.main(["table", str(tmp_path / "a_32.json"), str(tmp_path / "c_32.json"), "--plot", str(png)])
     assert (tmp_path / "curves_32.png").stat().st_size > 10_000
+
+
+def test_trials_ratio_and_its_seed_interval():
+    def task(a, b):
+        return {"tuners": {"arco": {"trials_to_95": a}, "xgb8": {"trials_to_95": b}}}
+    steady = [task([10] * 5, [20] * 5), task([8] * 5, [8] * 5)]
+    assert bench.trials_ratio(steady, "arco", "xgb8", 64) == pytest.approx(np.sqrt(0.5))
+    assert bench.trials_ratio_interval(steady, "arco", "xgb8", 64) == pytest.approx((np.sqrt(0.5),) * 2)
+    # A seed that never reached the level counts as budget + 1; spread seeds give a wide interval.
+    noisy = [task([5, 9, 30, None, 12], [10, 11, 12, 13, 14])]
+    assert bench.trials_ratio(noisy, "arco", "xgb8", 64) == pytest.approx(12 / 12)
+    low, high = bench.trials_ratio_interval(noisy, "arco", "xgb8", 64)
+    assert low < 0.9 and high > 1.5
+    assert bench.trials_ratio_interval(noisy, "arco", "xgb8", 64) == (low, high)
