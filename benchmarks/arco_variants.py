@@ -21,6 +21,9 @@ end, per variant, the geometric mean over the spaces of its median divided by ``
 - ``stall_explore``: after 2 batches without a new best, half of the next batch is random;
 - ``derived_features``: knob features as log2 of every split factor (outer one included), plus the
   products of the inner and of the outer factors and of each pair of inner factors;
+- ``depth6`` / ``depth2`` / ``eta01`` / ``lambda01``: the cost model's XGBoost trained with
+  max_depth 6 / max_depth 2 / eta 0.1 / lambda 0.1 and min_child_weight 0.1 instead of TVM's
+  max_depth 3, eta 0.3, lambda 1, min_child_weight 1;
 - ``xgb8_knob``: not ARCO: XGBTuner(plan_size=8) with knob features, to separate what ``xgb8``
   owes to its itervar features from what it owes to its search.
 """
@@ -42,6 +45,15 @@ def with_rank_loss(task, seed, **kwargs):
     tuner = ARCOTuner(task, seed=seed, **kwargs)
     tuner.cost_model = XGBoostCostModel(task, feature_type=tuner.feature_type, loss_type="rank", log_interval=25)
     return tuner
+
+
+def with_xgb_params(**params):
+    """ARCOTuner whose XGBoostCostModel trains with ``params`` instead of TVM's values."""
+    def make(task, seed):
+        tuner = ARCOTuner(task, seed=seed)
+        tuner.cost_model.xgb_params.update(params)
+        return tuner
+    return make
 
 
 def with_search(search_class, **attributes):
@@ -196,6 +208,10 @@ VARIANTS = {
     "one_per_leaf": with_search(OnePerLeafSearch),
     "stall_explore": with_search(StallExploreSearch),
     "derived_features": lambda task, seed: DerivedFeaturesTuner(task, seed=seed),
+    "depth6": with_xgb_params(max_depth=6),
+    "depth2": with_xgb_params(max_depth=2),
+    "eta01": with_xgb_params(eta=0.1),
+    "lambda01": with_xgb_params(**{"lambda": 0.1, "min_child_weight": 0.1}),
     "xgb8_knob": lambda task, seed: autotvm.tuner.XGBTuner(task, plan_size=8, feature_type="knob"),
 }
 
