@@ -154,3 +154,16 @@ def test_trials_ratio_and_its_seed_interval():
     low, high = bench.trials_ratio_interval(noisy, "arco", "xgb8", 64)
     assert low < 0.9 and high > 1.5
     assert bench.trials_ratio_interval(noisy, "arco", "xgb8", 64) == (low, high)
+
+
+def test_remeasurement_runs_the_kernel_tuning_measured():
+    from tvm import autotvm
+
+    assert not autotvm.GLOBAL_SCOPE.in_tuning
+    with bench.measured_as_when_tuning():
+        assert autotvm.GLOBAL_SCOPE.in_tuning
+    assert not autotvm.GLOBAL_SCOPE.in_tuning
+    with pytest.raises(RuntimeError):
+        with bench.measured_as_when_tuning():
+            raise RuntimeError("measurement failed")
+    assert not autotvm.GLOBAL_SCOPE.in_tuning
