@@ -75,11 +75,9 @@ class CandidateSearch(ARCOSearch):
         n = min(n, self.n_unmeasured)
         if surrogate is None or len(self.measured) < self.settings.init_trials or n <= 0:
             return super().propose(n, surrogate)
-        if self.explorer is not None and (self._since_explore is None or len(self.pool) < n
-                                          or self._since_explore >= self.settings.explore_every):
+        if self._exploration_due(n):
             self._explore(surrogate)
-        candidates = np.array(sorted(self.pool | set(self.random_unmeasured(self.settings.random_pool))),
-                              dtype=np.int64)
+        candidates = self._candidates()
         picks = self.select(candidates, np.asarray(surrogate(candidates), dtype=np.float64), n)
         return [int(candidates[i]) for i in picks]
 

@@ -352,23 +352,31 @@ def cmd_noise(args):
     return 0
 
 
+def trials_or_budget(values, budget):
+    """Trials-to-X% of each seed; a seed that never got there counts as budget + 1."""
+    return np.array([budget + 1 if v is None else v for v in values], dtype=float)
+
+
 def median_trials(values, budget):
-    """Median of trials-to-X% over seeds; a seed that never got there counts as budget + 1."""
-    return float(np.median([budget + 1 if v is None else v for v in values]))
+    return float(np.median(trials_or_budget(values, budget)))
+
+
+def task_trials_ratios(tasks, tuner, base, budget, level="trials_to_95"):
+    """Per task: median(trials of ``tuner``) / median(trials of ``base``)."""
+    return [median_trials(t["tuners"][tuner][level], budget) / median_trials(t["tuners"][base][level], budget)
+            for t in tasks]
 
 
 def trials_ratio(tasks, tuner, base, budget, level="trials_to_95"):
-    """Geometric mean over tasks of median(trials of ``tuner``) / median(trials of ``base``)."""
-    return float(np.exp(np.mean([np.log(median_trials(t["tuners"][tuner][level], budget)
-                                        / median_trials(t["tuners"][base][level], budget)) for t in tasks])))
+    """Geometric mean over tasks of :func:`task_trials_ratios`."""
+    return float(np.exp(np.mean(np.log(task_trials_ratios(tasks, tuner, base, budget, level)))))
 
 
 def trials_ratio_interval(tasks, tuner, base, budget, draws=2000, seed=0, level="trials_to_95"):
     """5th and 95th percentiles of :func:`trials_ratio` when each tuner's seeds on each task are
     resampled with replacement: how far the figure could move with other seeds."""
     rng = np.random.default_rng(seed)
-    per_task = [[np.array([budget + 1 if v is None else v for v in t["tuners"][name][level]], dtype=float)
-                 for name in (tuner, base)] for t in tasks]
+    per_task = [[trials_or_budget(t["tuners"][name][level], budget) for name in (tuner, base)] for t in tasks]
     ratios = []
     for _ in range(draws):
         logs = [np.log(np.median(rng.choice(a, len(a))) / np.median(rng.choice(b, len(b)))) for a, b in per_task]
@@ -428,8 +436,7 @@ def cmd_table(args):
             for base in ("xgb", "xgb8", "chameleon"):
                 if base not in names:
                     continue
-                worst = max(median_trials(t["tuners"]["arco"]["trials_to_95"], budget)
-                            / median_trials(t["tuners"][base]["trials_to_95"], budget) for t in tasks)
+                worst = max(task_trials_ratios(tasks, "arco", base, budget))
                 low, high = trials_ratio_interval(tasks, "arco", base, budget)
                 print(f"- trials to 95%, ARCO / {base}: geometric mean {trials_ratio(tasks, 'arco', base, budget):.2f}x "
                       f"(seeds resampled: 90% of draws in {low:.2f}-{high:.2f}x), worst task {worst:.2f}x")

@@ -133,12 +133,9 @@ class ARCOSearch:
             return []
         if surrogate is None or len(self.measured) < self.settings.init_trials:
             return self.diverse_unmeasured(n)
-        if self.explorer is not None and (self._since_explore is None
-                                          or self._since_explore >= self.settings.explore_every
-                                          or len(self.pool) < n):
+        if self._exploration_due(n):
             self._explore(surrogate)
-        candidates = np.array(sorted(self.pool | set(self.random_unmeasured(self.settings.random_pool))),
-                              dtype=np.int64)
+        candidates = self._candidates()
         scores = np.asarray(surrogate(candidates), dtype=np.float64)
         picks = confidence_sample(scores, n, self.rng, self.settings.cs_temperature, self.settings.cs_threshold)
         batch = [int(candidates[i]) for i in picks]
@@ -151,6 +148,15 @@ class ARCOSearch:
             replacements = [i for i in self.random_unmeasured(n_random + len(batch)) if i not in taken][:n_random]
             batch = [b for b in batch if b != -1] + replacements
         return batch
+
+    def _exploration_due(self, n):
+        return self.explorer is not None and (self._since_explore is None
+                                              or self._since_explore >= self.settings.explore_every
+                                              or len(self.pool) < n)
+
+    def _candidates(self):
+        """The agents' unmeasured finds plus a fresh random sample of the space, sorted."""
+        return np.array(sorted(self.pool | set(self.random_unmeasured(self.settings.random_pool))), dtype=np.int64)
 
     def _explore(self, surrogate):
         walkers = self.settings.ppo.walkers
