@@ -14,16 +14,18 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 VPY="$VENV/bin/python"
-PIP=("$VPY" -m pip install --quiet --disable-pip-version-check)
+CONSTRAINTS=constraints.txt
+PIP=("$VPY" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS")
 
-echo "install: Python packages"
-"${PIP[@]}" setuptools wheel "$NUMPY_SPEC" $TVM_RUNTIME_DEPS "xgboost==$XGBOOST_VERSION" "torch==$TORCH_VERSION" \
-  "zigzag-dse==$ZIGZAG_VERSION" six matplotlib hypothesis pyyaml
-# zigzag may have upgraded numpy; the TVM fork needs numpy<2.
-"${PIP[@]}" "$NUMPY_SPEC"
+echo "install: Python packages (exact versions from $CONSTRAINTS)"
+# torch first and alone: with the pin it takes the CPU wheel, never a multi-GB CUDA build.
+"${PIP[@]}" setuptools wheel torch
+"${PIP[@]}" numpy $TVM_RUNTIME_DEPS xgboost zigzag-dse six matplotlib hypothesis pyyaml
 
 # hhb-tvm ships only a cp310 wheel; it runs on 3.11 through TVM's ctypes FFI fallback.
 # --no-deps keeps pip from pulling PyPI's apache-tvm (no AutoTVM) over it.
+HHB_TVM_VERSION=$(sed -n 's/^hhb-tvm==//p' "$CONSTRAINTS")
+[ -n "$HHB_TVM_VERSION" ] || { echo "install: $CONSTRAINTS has no hhb-tvm==VERSION line" >&2; exit 1; }
 TVM_DIR="$VENV/tvm-fork"
 if [ ! -f "$TVM_DIR/.hhb-tvm-$HHB_TVM_VERSION" ]; then
   echo "install: hhb-tvm==$HHB_TVM_VERSION into $TVM_DIR"

@@ -1,3 +1,4 @@
+import json
 import os
 
 import pytest
@@ -12,8 +13,23 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 MATMUL_128_LOG = os.path.join(DATA, "matmul_128.log")
 
 
-def matmul_task(n=128):
-    return autotvm.task.create(templates.MATMUL, args=(n, n, n, "float32"), target=host_target())
+def matmul_task(n=128, target=None):
+    return autotvm.task.create(templates.MATMUL, args=(n, n, n, "float32"), target=target or host_target())
+
+
+def log_lines_for(target, path=MATMUL_128_LOG):
+    """The recorded log's lines, rebound to ``target``.
+
+    AutoTVM keys records by target, and the log was written on a machine whose CPU (``-mcpu``) need
+    not be this one's; tests that match records to a task built for this machine rebind them first.
+    """
+    lines = []
+    with open(path, encoding="utf-8") as log:
+        for line in log:
+            row = json.loads(line)
+            row["input"][0] = str(target)
+            lines.append(json.dumps(row))
+    return lines
 
 
 @pytest.fixture

@@ -122,6 +122,7 @@ def test_pinned_hardware_leaves_only_software_knobs():
     assert decode(task.config_space.get(0))[0] == VTAConfig(block_in=8, block_out=32)
 
 
+@pytest.mark.slow
 def test_network_codesign_command(tmp_path):
     out = tmp_path / "cd.json"
     assert codesign_main(["--network", "resnet18", "--budget", "120", "--seed", "0", "--out", str(out)]) == 0
@@ -152,3 +153,25 @@ def test_codesign_procedure_on_one_layer(evaluator):
     assert ResourceBudget().violation(config_of(hardware)) is None
     first = arco_result(0, curve, curve[-1])["evaluations_to_within_2pct"]
     assert curve[first - 1] <= curve[-1] * 1.02 and (first == 1 or curve[first - 2] > curve[-1] * 1.02)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "4"], "--budget must be at least 20 for resnet18"),
+    (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
+    (["--out", "/proc/nope/cd.json"], "--out /proc/nope/cd.json: cannot write there"),
+])
+def test_codesign_refuses_bad_input_in_one_line(capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        codesign_main(["--network", "resnet18", *args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_codesign_at_the_smallest_budget_stays_within_it(tmp_path):
+    out = tmp_path / "cd.json"
+    assert codesign_main(["--network", "resnet18", "--budget", "20", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    for method in ("arco", "autotvm_default_hw", "hw_sweep_then_autotvm"):
+        assert data["evaluations"][method] <= 20, method
+        assert data["throughput"][method] > 0, method  # at least VTA's default with its hand schedules

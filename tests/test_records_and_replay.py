@@ -54,7 +54,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 from tvm_arco_plugin.records import records_of_tasks  # noqa: E402
 
-GOOD_LINES = open(MATMUL_128_LOG, encoding="utf-8").read().splitlines()
+from conftest import log_lines_for  # noqa: E402
+
+GOOD_LINES = log_lines_for(matmul_task(128).target)  # the task the fuzz test tunes is built for this CPU
 FOREIGN_LINE = GOOD_LINES[0].replace("[128, 128, 128", "[64, 64, 64")
 
 good_line = st.sampled_from(GOOD_LINES).map(lambda line: ("good", line))
@@ -167,3 +169,175 @@ def test_remeasurement_runs_the_kernel_tuning_measured():
         with bench.measured_as_when_tuning():
             raise RuntimeError("measurement failed")
     assert not autotvm.GLOBAL_SCOPE.in_tuning
+
+
+# ---- records of other CPUs -------------------------------------------------------------------
+from tvm_arco_plugin import ARCOTuner  # noqa: E402
+from tvm_arco_plugin.replay import replay_option  # noqa: E402
+
+TWO_CPUS = ("llvm -mtriple=x86_64-linux-gnu -mcpu=cascadelake", "llvm -mtriple=x86_64-linux-gnu -mcpu=znver3")
+
+
+def test_records_resume_and_replay_with_two_cpu_targets(tmp_path, caplog):
+    """Logs are keyed by target: a task built for one -mcpu takes its own records and no other's, and
+    a replay (which builds nothing) proposes the same configs whatever the -mcpu. Neither CPU need be
+    this machine's."""
+    tasks = [matmul_task(128, target=target) for target in TWO_CPUS]
+    proposals = []
+    for mine, other in (tasks, tasks[::-1]):
+        path = tmp_path / f"{mine.target.attrs['mcpu']}.log"
+        path.write_text("\n".join(log_lines_for(mine.target)) + "\n", encoding="utf-8")
+        records = list(read_records(str(path)))
+        assert len(records_of_tasks(records, [mine], str(path))) == 64
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="autotvm"):
+            assert records_of_tasks(records, [other], str(path)) == []
+        assert sum("not a task being tuned" in r.getMessage() for r in caplog.records) == 64
+        resumed, foreign = ARCOTuner(mine, seed=0), ARCOTuner(other, seed=0)
+        resumed.load_history(records[:20])
+        foreign.load_history(records[:20])
+        assert len(resumed.xs) == 20 and foreign.xs == []
+        tuner = ARCOTuner(mine, seed=3)
+        option = replay_option(RecordedResults.from_log(str(path), mine), n_parallel=4)
+        tuner.tune(n_trial=24, measure_option=option)
+        proposals.append(list(tuner.xs))
+    assert proposals[0] == proposals[1]
+
+
+# ---- logs a killed run leaves behind -----------------------------------------------------------
+from tvm_arco_plugin.records import repair_log  # noqa: E402
+
+
+def _apply_history_best_reads(path, task):
+    with autotvm.apply_history_best(str(path)) as dispatch:  # AutoTVM's own reader: raises on a bad line
+        return dispatch.query(task.target, task.workload)
+
+
+def test_repair_log_makes_a_half_written_log_readable_and_loses_nothing(tmp_path):
+    task = matmul_task(128)
+    lines = log_lines_for(task.target)
+    path = tmp_path / "run.log"
+    path.write_text("\n".join(lines[:10]) + "\n" + lines[10][:57], encoding="utf-8")  # killed mid-write
+    with pytest.raises(Exception):
+        _apply_history_best_reads(path, task)
+    assert repair_log(str(path)) == 1
+    assert path.read_text(encoding="utf-8") == "\n".join(lines[:10]) + "\n"
+    assert (tmp_path / "run.log.rejected").read_text(encoding="utf-8") == lines[10][:57] + "\n"
+    assert _apply_history_best_reads(path, task) is not None
+    assert repair_log(str(path)) == 0  # nothing more to do: the file is left alone
+    with open(path, "a", encoding="utf-8") as log:  # the next record starts a line of its own
+        log.write(lines[11] + "\n")
+    assert len(list(autotvm.record.load_from_file(str(path)))) == 11
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(good_line, truncated_line, garbage_line, mutated_line, st.just(("bad", ""))),
+                max_size=20), st.booleans())
+def test_fuzzed_logs_repaired_are_read_by_apply_history_best(tmp_path, lines, newline_at_end):
+    path = tmp_path / "fuzz.log"
+    for stale in (path, tmp_path / "fuzz.log.rejected"):
+        if stale.exists():
+            stale.unlink()
+    path.write_text("\n".join(text for _, text in lines) + ("\n" if newline_at_end else ""), encoding="utf-8")
+    readable = list(read_records(str(path)))
+    repair_log(str(path))
+    records = list(autotvm.record.load_from_file(str(path)))  # would raise on any line it cannot read
+    assert len(records) == len(readable) >= sum(kind == "good" for kind, _ in lines)
+    if any(r.error_no == 0 for _, r in records):
+        _apply_history_best_reads(path, matmul_task(128))
+
+
+# ---- measurement failures on resume --------------------------------------------------------------
+from tvm.autotvm.measure import MeasureErrorNo, MeasureResult  # noqa: E402
+
+from tvm_arco_plugin.records import settled_records  # noqa: E402
+
+
+def _failed(error_no):
+    return MeasureResult((1e9,), int(error_no), 0.0, 0.0)
+
+
+def test_infrastructure_failures_are_measured_again_on_resume(recorded_matmul):
+    task, option = recorded_matmul
+    records = records_for(task)[:12]
+    assert all(res.error_no == 0 for _, res in records)
+    timeouts = [(inp, _failed(MeasureErrorNo.RUN_TIMEOUT)) for inp, _ in records[:3]]
+    rpc_lost = [(inp, _failed(MeasureErrorNo.RUNTIME_DEVICE)) for inp, _ in records[3:5]]
+    compile_error = [(inp, _failed(MeasureErrorNo.COMPILE_HOST)) for inp, _ in records[5:6]]
+    twice = [(inp, _failed(MeasureErrorNo.RUN_TIMEOUT)) for inp, _ in records[6:7] * 2]
+    history = timeouts + rpc_lost + compile_error + twice + records[7:]
+    settled, retry = settled_records(history)
+    assert sorted(inp.config.index for inp, _ in retry) == sorted(inp.config.index for inp, _ in records[:5])
+    assert {inp.config.index for inp, _ in settled} == {inp.config.index for inp, _ in records[5:]}
+    tuner = ARCOTuner(task, seed=0)
+    tuner.load_history(history)
+    assert sorted(tuner.xs) == sorted(inp.config.index for inp, _ in records[5:])
+    tuner.tune(n_trial=64 - len(tuner.xs), measure_option=option)
+    assert sorted(tuner.xs) == list(range(64))  # the five infrastructure failures were measured again
+
+
+def records_for(task):
+    """The recorded matmul results as (MeasureInput of ``task``, result), in index order."""
+    recorded = RecordedResults.from_log(MATMUL_128_LOG, task).results
+    return [(autotvm.MeasureInput(task.target, task, task.config_space.get(i)), recorded[i]) for i in sorted(recorded)]
+
+
+# ---- the same proposals with any number of threads ---------------------------------------------
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+LARGE_SPACE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "spaces",
+                           "matmul_large_256x256x256.log")
+
+
+def test_replay_is_identical_with_one_or_two_threads(tmp_path):
+    """OpenMP threads (XGBoost's training and prediction) and the cost model's num_threads change no
+    proposal: per-seed results of ARCO and XGBTuner are identical. (A space of 4,374 configs, whose
+    tree-model predictions are full of ties.)"""
+    outs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"threads{threads}.json"
+        subprocess.run([sys.executable, "-m", "tvm_arco_plugin.bench", "replay", LARGE_SPACE, "--tuners", "arco,xgb8",
+                        "--budget", "24", "--seeds", "1", "--threads", threads, "--out", str(out)],
+                       env={**os.environ, "OMP_NUM_THREADS": threads}, check=True, capture_output=True, timeout=600)
+        outs.append(json.loads(out.read_text()))
+    assert untimed(outs[0]) == untimed(outs[1])
+    assert all(len(steps) >= 1 for stats in untimed(outs[0])[0].values() for steps in stats["best_steps"])
+
+
+def test_cost_model_metric_orders_ties_the_same_on_every_cpu():
+    """patches/0002: the early-stopping metric of TVM's XGBoost cost model sorts with a stable sort.
+    NumPy's default sort orders ties differently with and without AVX-512, and tree predictions tie."""
+    from tvm.autotvm.tuner.metric import recall_curve
+    from tvm.autotvm.tuner.xgboost_cost_model import xgb_average_recalln_curve_score
+
+    rng = np.random.default_rng(0)
+    preds = rng.integers(0, 4, 300).astype(np.float32)
+    labels = rng.random(300).astype(np.float32)
+
+    def metric(kind):
+        ordered = labels[np.argsort(preds, kind=kind)[::-1]]
+        order = np.argsort(-ordered, kind="stable")
+        ranks = np.empty_like(order)
+        ranks[order] = np.arange(len(order))
+        return np.sum(recall_curve(ranks)[:32]) / 32
+
+    assert metric("quicksort") != metric("stable")  # ties matter on this input, on any CPU
+    _, value = xgb_average_recalln_curve_score(32)(preds, type("DMatrix", (), {"get_label": lambda self: labels})())
+    assert value == metric("stable")
+
+
+def test_noise_remeasures_with_this_machines_target_and_refuses_failures(tmp_path, capsys):
+    """bench noise on a log recorded on another CPU (cascadelake) measures code built for this one;
+    when every re-measurement fails it writes nothing rather than zeros."""
+    out = tmp_path / "noise.json"
+    common = ["noise", MATMUL_128_LOG, "--top", "2", "--rounds", "1", "--number", "1", "--repeat", "1"]
+    assert bench.main(common + ["--out", str(out)]) == 0
+    assert "re-measured with this machine's target" in capsys.readouterr().out
+    entry = json.loads(out.read_text())["tasks"][0]
+    assert all(g > 0 for g in entry["remeasured_gflops"][0])
+    failing = tmp_path / "failing.json"
+    with pytest.raises(SystemExit, match="re-measurements failed on this machine"):
+        bench.main(common + ["--timeout", "1", "--min-repeat-ms", "5000", "--out", str(failing)])
+    assert not failing.exists()

@@ -66,6 +66,7 @@ def test_end_to_end_matmul_local_runner(local_measure_option, tmp_path):
     assert tuner.search_seconds > 0
 
 
+@pytest.mark.slow
 def test_end_to_end_resnet18_conv2d_local_runner(local_measure_option, tmp_path):
     from tvm import relay
     from tvm.relay import testing

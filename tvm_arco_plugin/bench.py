@@ -21,6 +21,7 @@ os.environ.setdefault("TOPHUB_LOCATION", "NONE")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tvm import autotvm, relay  # noqa: E402
+from tvm.autotvm.measure import MeasureErrorNo  # noqa: E402
 from tvm.relay import testing  # noqa: E402
 
 from . import ARCOTuner, host_target, templates  # noqa: E402,F401  (templates: registers arco/*)
@@ -30,15 +31,17 @@ from .replay import RecordedResults, replay_option  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
 from .tuner import throughput  # noqa: E402
 
+# name -> (task, seed, threads) -> tuner; ``threads``: the XGBoost threads of model-based tuners (None:
+# XGBoost's default). Replays give the same proposals whatever it is (tests/test_records_and_replay.py).
 TUNERS = {
-    "arco": lambda task, seed: ARCOTuner(task, seed=seed),
-    "xgb": lambda task, seed: autotvm.tuner.XGBTuner(task),
-    "xgb8": lambda task, seed: autotvm.tuner.XGBTuner(task, plan_size=8),
-    "ga": lambda task, seed: autotvm.tuner.GATuner(task),
-    "random": lambda task, seed: autotvm.tuner.RandomTuner(task),
-    "gridsearch": lambda task, seed: autotvm.tuner.GridSearchTuner(task),
-    "droplet": lambda task, seed: autotvm.tuner.DropletTuner(task),
-    "chameleon": lambda task, seed: ChameleonTuner(task, seed=seed),
+    "arco": lambda task, seed, threads=None: ARCOTuner(task, seed=seed, num_threads=threads),
+    "xgb": lambda task, seed, threads=None: autotvm.tuner.XGBTuner(task, num_threads=threads),
+    "xgb8": lambda task, seed, threads=None: autotvm.tuner.XGBTuner(task, plan_size=8, num_threads=threads),
+    "ga": lambda task, seed, threads=None: autotvm.tuner.GATuner(task),
+    "random": lambda task, seed, threads=None: autotvm.tuner.RandomTuner(task),
+    "gridsearch": lambda task, seed, threads=None: autotvm.tuner.GridSearchTuner(task),
+    "droplet": lambda task, seed, threads=None: autotvm.tuner.DropletTuner(task),
+    "chameleon": lambda task, seed, threads=None: ChameleonTuner(task, seed=seed, num_threads=threads),
 }
 NETWORKS = {
     "resnet18": lambda: testing.resnet.get_workload(num_layers=18, batch_size=1),
@@ -47,12 +50,12 @@ NETWORKS = {
 
 
 # ---- record -------------------------------------------------------------------------------------
-def local_measure_option(args, timeout=30):
-    """AutoTVM's LocalBuilder + LocalRunner with the command's --number/--repeat/--min-repeat-ms."""
+def local_measure_option(args):
+    """AutoTVM's LocalBuilder + LocalRunner with the command's --number/--repeat/--min-repeat-ms/--timeout."""
     return autotvm.measure_option(
-        builder=autotvm.LocalBuilder(timeout=timeout),
+        builder=autotvm.LocalBuilder(timeout=args.timeout),
         runner=autotvm.LocalRunner(number=args.number, repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
-                                   timeout=timeout))
+                                   timeout=args.timeout))
 
 
 def network_tasks(network, target):
@@ -91,10 +94,15 @@ def import_file(path):
     spec.loader.exec_module(module)
 
 
-def load_recorded_space(path):
+def load_recorded_space(path, target=None):
+    """(task, recorded results, config index -> FLOP/s) of a fully recorded space.
+
+    The task is re-created for the log's own target unless ``target`` is given: a replay builds
+    nothing, so it runs on any CPU, while anything that measures must use this machine's target.
+    """
     recorded = RecordedResults.from_log(path)
     try:
-        task = autotvm.task.create(recorded.task_name, args=recorded.task_args, target=recorded.target)
+        task = autotvm.task.create(recorded.task_name, args=recorded.task_args, target=target or recorded.target)
     except Exception as err:  # pylint: disable=broad-except
         raise SystemExit(f"{path}: cannot re-create task {recorded.task_name}: {err} "
                          f"(a template of your own needs --import FILE.py)") from err
@@ -148,9 +156,9 @@ def share_feature_cache(tuner, task):
         model.feature_cache = _FEATURE_CACHES.setdefault((task.name, tuple(task.args)), FeatureCache())
 
 
-def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result, shared_features=False):
+def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result, shared_features=False, threads=None):
     seed_all(seed)
-    tuner = TUNERS[tuner_name](task, seed)
+    tuner = TUNERS[tuner_name](task, seed, threads)
     if shared_features:
         share_feature_cache(tuner, task)
     measured = []
@@ -164,10 +172,10 @@ def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result, s
     return Run(measured, clock, time.perf_counter() - tic)
 
 
-def replay_one(task, recorded, flops, tuner_name, budget, seed, batch):
+def replay_one(task, recorded, flops, tuner_name, budget, seed, batch, threads=None):
     option = replay_option(recorded, n_parallel=batch)
     return run_tuner(task, tuner_name, budget, seed, option, lambda inp, _: flops.get(inp.config.index, 0.0),
-                     shared_features=True)
+                     shared_features=True, threads=threads)
 
 
 def summarise(entries, budget, seeds):
@@ -263,7 +271,7 @@ def cmd_replay(args):
         entry = {"log": path, "task": f"{task.name} {task.args}", "space_size": len(task.config_space),
                  "optimum_gflops": max(flops.values()) / 1e9, "optimum": max(flops.values()), "runs": {}}
         for name in names:
-            entry["runs"][name] = [replay_one(task, recorded, flops, name, budgets[-1], seed, args.batch)
+            entry["runs"][name] = [replay_one(task, recorded, flops, name, budgets[-1], seed, args.batch, args.threads)
                                    for seed in range(args.seeds)]
             print(f"{os.path.basename(path)[:50]}: {name} done", flush=True)
         entries.append(entry)
@@ -291,6 +299,8 @@ def cmd_live(args):
                       f"{run.wall_seconds:.0f} s wall", flush=True)
         # Live, the optimum is unknown: trials-to-X% are measured against the best any run found.
         entry["optimum"] = max(r.flops.max() for runs in entry["runs"].values() for r in runs)
+        if entry["optimum"] <= 0:
+            raise SystemExit(f"task {i}: every measurement of every run failed on this machine; no results written")
         entry["optimum_gflops"] = entry["optimum"] / 1e9
         entry["optimum_is_best_found"] = True
         entries.append(entry)
@@ -318,8 +328,12 @@ def cmd_noise(args):
 
     out = {"number": args.number, "repeat": args.repeat, "min_repeat_ms": args.min_repeat_ms, "rounds": args.rounds,
            "tasks": []}
+    here = host_target()
     for path in args.logs:
-        task, recorded, flops = load_recorded_space(path)
+        task, recorded, flops = load_recorded_space(path, target=here)
+        if str(recorded.target) != str(here):
+            print(f"{os.path.basename(path)}: recorded for {recorded.target}; re-measured with this machine's "
+                  f"target {here}", flush=True)
         top = sorted(flops, key=lambda i: -flops[i])[:args.top]
         measure = create_measure_batch(task, local_measure_option(args))
         inputs = [autotvm.MeasureInput(task.target, task, task.config_space.get(i)) for i in top]
@@ -329,6 +343,11 @@ def cmd_noise(args):
             with measured_as_when_tuning():
                 for start in range(0, len(inputs), 8):
                     results += measure(inputs[start:start + 8])
+            failed = [r for r in results if r.error_no != 0]
+            if failed:
+                kinds = sorted({MeasureErrorNo(int(r.error_no)).name for r in failed})
+                raise SystemExit(f"{path}: {len(failed)} of {len(results)} re-measurements failed on this machine "
+                                 f"({', '.join(kinds)}); no noise figures are written from failed measurements")
             rounds.append([throughput(task, r) for r in results])
         del measure
         again = np.array(rounds)  # [round, config]
@@ -512,6 +531,7 @@ def main(argv=None):
     rec.add_argument("--number", type=int, default=3)
     rec.add_argument("--repeat", type=int, default=3)
     rec.add_argument("--min-repeat-ms", type=int, default=10)
+    rec.add_argument("--timeout", type=int, default=30, help="seconds per build or run")
     rep = sub.add_parser("replay", help="replay tuners on fully recorded spaces")
     rep.add_argument("logs", nargs="+")
     rep.add_argument("--tuners", default="arco,xgb,xgb8,ga,random")
@@ -519,6 +539,7 @@ def main(argv=None):
                      "once per seed and writes one JSON per budget (OUT_<budget>.json) from its prefixes")
     rep.add_argument("--seeds", type=int, default=3)
     rep.add_argument("--batch", type=int, default=8, help="measurements per tune() batch (builder n_parallel)")
+    rep.add_argument("--threads", type=int, help="XGBoost threads of the model-based tuners (default: XGBoost's)")
     rep.add_argument("--out", default="results.json")
     rep.add_argument("--plot")
     rep.add_argument("--import", dest="import_files", action="append", metavar="FILE.py")
@@ -531,6 +552,7 @@ def main(argv=None):
     live.add_argument("--number", type=int, default=3)
     live.add_argument("--repeat", type=int, default=3)
     live.add_argument("--min-repeat-ms", type=int, default=10)
+    live.add_argument("--timeout", type=int, default=30, help="seconds per build or run")
     live.add_argument("--out", default="live.json")
     live.add_argument("--plot")
     noise = sub.add_parser("noise", help="re-measure the best configs of recorded logs and report the spread")
@@ -540,6 +562,7 @@ def main(argv=None):
     noise.add_argument("--number", type=int, default=3)
     noise.add_argument("--repeat", type=int, default=3)
     noise.add_argument("--min-repeat-ms", type=int, default=10)
+    noise.add_argument("--timeout", type=int, default=30, help="seconds per build or run")
     noise.add_argument("--out", default="noise.json")
     table = sub.add_parser("table", help="markdown tables and target checks from replay JSON files")
     table.add_argument("results", nargs="+", help="replay JSON files (files of the same budget are merged)")

@@ -3,9 +3,14 @@
     python -m tvm_arco_plugin.demo [--tasks 3] [--trials 48] [--seed 0] [--out out/demo]
 
 Tunes the first ``--tasks`` distinct conv2d tasks of ResNet-18 (``tvm.relay.testing``, no download)
-with both tuners at the same trial budget, writes one standard AutoTVM log per tuner, prints a table,
+with each tuner at the same trial budget, writes one standard AutoTVM log per tuner, prints a table,
 then builds the network untuned and with ``autotvm.apply_history_best`` of each log and reports
-end-to-end latency.
+end-to-end latency: the median over ``--latency-rounds`` rounds (each the mean of 5 runs, the builds
+timed in turn within a round so that a change of machine load hits all of them) and the range.
+
+The tuners: ``arco``; ``xgb``, XGBTuner as constructed in TVM's tutorials (``plan_size=64``: within
+64 trials its cost model is never used, so at the default 48 trials it is random search); and
+``xgb8``, XGBTuner with ``plan_size=8``, the one-argument change that puts its model to work.
 """
 import argparse
 import json
@@ -25,7 +30,7 @@ from . import host_target  # noqa: E402
 from .bench import TUNERS as ALL_TUNERS  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
 
-TUNERS = {name: ALL_TUNERS[name] for name in ("arco", "xgb")}
+TUNERS = {name: ALL_TUNERS[name] for name in ("arco", "xgb", "xgb8")}
 
 
 def resnet18():
@@ -55,15 +60,26 @@ def tune_task(task, tuner_name, trials, seed, log_file, prefix):
             "tuner_seconds": clock.seconds, "trials": n_trial}
 
 
-def network_latency_ms(mod, params, target, log_file=None, repeat=30):
+def build_network(mod, params, target, log_file=None):
     context = autotvm.apply_history_best(log_file) if log_file else autotvm.FallbackContext()
     with context, tvm.transform.PassContext(opt_level=3):
         lib = relay.build(mod, target=target, params=params)
-    dev = tvm.cpu()
-    module = graph_executor.GraphModule(lib["default"](dev))
-    module.set_input("data", np.random.uniform(size=(1, 3, 224, 224)).astype("float32"))
-    timer = module.module.time_evaluator("run", dev, number=5, repeat=repeat)
-    return float(np.median(timer().results) * 1e3)
+    module = graph_executor.GraphModule(lib["default"](tvm.cpu()))
+    module.set_input("data", np.random.default_rng(0).uniform(size=(1, 3, 224, 224)).astype("float32"))
+    return module
+
+
+def latency_rounds_ms(modules, rounds):
+    """{name: [ms per round]}: every round times each module once (mean of 5 runs, after a warm-up)."""
+    timers = {name: module.module.time_evaluator("run", tvm.cpu(), number=5, repeat=1)
+              for name, module in modules.items()}
+    for timer in timers.values():
+        timer()  # warm-up
+    out = {name: [] for name in modules}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            out[name].append(float(timer().results[0]) * 1e3)
+    return out
 
 
 def main(argv=None):
@@ -73,6 +89,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="out/demo")
     parser.add_argument("--skip-network", action="store_true", help="do not build/time the whole network")
+    parser.add_argument("--latency-rounds", type=int, default=15, help="timing rounds of each network build")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     target = host_target()
@@ -103,12 +120,16 @@ def main(argv=None):
     summary = {"target": str(target), "trials": args.trials, "seed": args.seed, "tasks": rows, "logs": logs}
     if not args.skip_network:
         print("\nbuilding ResNet-18 (batch 1) and timing end-to-end latency ...")
-        latency = {"untuned": network_latency_ms(mod, params, target)}
+        modules = {"untuned": build_network(mod, params, target)}
         for name, path in logs.items():
-            latency[f"tuned_{name}"] = network_latency_ms(mod, params, target, path)
+            modules[f"tuned_{name}"] = build_network(mod, params, target, path)
+        latency = latency_rounds_ms(modules, args.latency_rounds)
         summary["latency_ms"] = latency
-        print(f"ResNet-18 latency (median, ms; only the {len(tasks)} tuned conv2d tasks differ from the "
-              f"untuned build): " + ", ".join(f"{k} {v:.2f}" for k, v in latency.items()))
+        print(f"ResNet-18 latency, ms: median of {args.latency_rounds} rounds (min-max); only the {len(tasks)} "
+              f"tuned conv2d tasks differ from the untuned build")
+        for name, values in latency.items():
+            print(f"  {name:12s} {np.median(values):7.2f}  ({min(values):.2f}-{max(values):.2f})")
+        print("  (a difference smaller than these ranges is run-to-run noise)")
     with open(os.path.join(args.out, "summary.json"), "w", encoding="utf-8") as out:
         json.dump(summary, out, indent=1)
     print(f"logs and summary.json in {args.out}")

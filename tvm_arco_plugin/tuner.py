@@ -14,6 +14,7 @@ from tvm.autotvm.measure import MeasureInput
 from tvm.autotvm.tuner import Tuner
 from tvm.autotvm.tuner.xgboost_cost_model import XGBoostCostModel
 
+from .records import settled_records
 from .search.engine import ARCOSearch, SearchSettings, ValidityMask
 from .search.knobs import KnobLayout
 
@@ -87,6 +88,7 @@ class ARCOTuner(Tuner):
         self.cost_model = XGBoostCostModel(task, feature_type=feature_type, loss_type="reg",
                                            num_threads=num_threads, log_interval=log_interval // 2)
         self.xs, self.ys = [], []
+        self._retry = []  # configs whose logged measurements failed for infrastructure reasons: measured first
         self._model_ready = False
         self._fits = 0
         self.time_in_next_batch = 0.0
@@ -106,7 +108,10 @@ class ARCOTuner(Tuner):
     def next_batch(self, batch_size):
         tic = time.time()
         surrogate = self._predict if self._model_ready else None
-        indexes = self.search.propose(batch_size, surrogate)
+        self._retry = [i for i in self._retry if i not in self.search.measured]
+        indexes = self._retry[:batch_size]
+        if len(indexes) < batch_size:
+            indexes += [i for i in self.search.propose(batch_size - len(indexes), surrogate) if i not in indexes]
         configs = [self.space.get(index) for index in indexes]
         self.time_in_next_batch += time.time() - tic
         logger.debug("ARCO next_batch: %d configs in %.3f s", len(configs), time.time() - tic)
@@ -137,7 +142,9 @@ class ARCOTuner(Tuner):
         """Resume from / warm-start with AutoTVM records.
 
         Records of this very task (same template, arguments and target) are rebound to the live task,
-        never measured again, and seed both the cost model and the best-so-far. Records of other tasks
+        never measured again, and seed both the cost model and the best-so-far; a config whose every
+        record is an infrastructure failure (timeout, RPC/device error: ``records.RETRYABLE_ERRORS``) is
+        measured again, before anything new. Records of other tasks
         of the same template pre-train a base cost model (AutoTVM's transfer learning), provided there
         are at least ``min_seed_records`` of them.
         """
@@ -151,6 +158,11 @@ class ARCOTuner(Tuner):
                     same.append((rebound, res))
             else:
                 other.append((inp, res))
+        same, retry = settled_records(same)
+        if retry:
+            logger.info("ARCO load_history: %d configs failed only with timeouts or RPC/device errors: they are "
+                        "measured again first", len(retry))
+            self._retry += [inp.config.index for inp, _ in retry if inp.config.index not in self._retry]
         fresh = {}
         for inp, res in same:
             index = inp.config.index

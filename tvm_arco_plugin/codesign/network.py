@@ -15,7 +15,6 @@ the ZigZag Runner, valid or not):
 * ``hw_sweep_then_autotvm``: half of N sweeps accelerators with the fixed hand schedule
   (``default_schedule``), the other half runs XGBTuner on every layer of the best one.
 """
-import argparse
 import json
 import logging
 import math
@@ -24,6 +23,7 @@ import time
 import numpy as np
 from tvm import autotvm
 
+from ..checks import OneLineParser, check_seed, check_writable, parser_checks
 from ..search.engine import ARCOSearch, SearchSettings, ValidityMask
 from ..search.knobs import Knob, KnobLayout
 from ..tuner import ARCOTuner, seed_everything
@@ -152,7 +152,8 @@ def run_hw_sweep_then_autotvm(session):
     rng = np.random.default_rng(session.seed)
     budget_ok = [i for i in range(layout.range_length) if ResourceBudget().violation(hardware_at(layout, i)) is None]
     order = [index_of_hardware(layout, DEFAULT_VTA)] + [int(i) for i in rng.permutation(budget_ok)]
-    sweep_budget = session.budget // 2
+    # The default accelerator is always scored (minimum_budget leaves room for it), then random ones.
+    sweep_budget = max(session.budget // 2, len(session.layers))
     for index in dict.fromkeys(order):  # default first, then random, without repeats
         if session.evaluations + len(session.layers) > sweep_budget:
             break
@@ -302,9 +303,15 @@ def codesign(network, budget, seed, methods=tuple(METHODS), cache_path=None):
     return out
 
 
+def minimum_budget(network):
+    """Evaluations every method needs at least: the hand schedule of each layer on one accelerator, then
+    one tuning trial per layer."""
+    return 2 * len(NETWORK_LAYERS[network]())
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tvm_arco_plugin.codesign",
-                                     description="Network-level co-design of a VTA-like accelerator (ZigZag model).")
+    parser = OneLineParser(prog="python -m tvm_arco_plugin.codesign",
+                           description="Network-level co-design of a VTA-like accelerator (ZigZag model).")
     parser.add_argument("--network", choices=sorted(NETWORK_LAYERS), default="resnet18")
     parser.add_argument("--budget", type=int, default=1000, help="total evaluations per method")
     parser.add_argument("--seed", type=int, default=0)
@@ -316,8 +323,11 @@ def main(argv=None):
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {','.join(METHODS)}")
-    if args.budget < 1:
-        parser.error("--budget must be positive")
+    least = minimum_budget(args.network)
+    if args.budget < least:
+        parser.error(f"--budget must be at least {least} for {args.network} (one hand schedule and one tuning "
+                     f"trial for each of its {least // 2} layers), got {args.budget}")
+    parser_checks(parser, lambda: check_seed(args.seed), lambda: check_writable(args.out, "--out"))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = codesign(args.network, args.budget, args.seed, methods, args.cache)
     with open(args.out, "w", encoding="utf-8") as handle:
