@@ -141,18 +141,27 @@ def test_network_codesign_command(tmp_path):
     assert not math.isnan(data["seconds"]["arco"])
 
 
-def test_codesign_procedure_on_one_layer(evaluator):
-    from tvm_arco_plugin.codesign.single_layer import arco_result, codesign_on_layer
+def test_single_layer_benchmark_runs_arco_and_its_ablation_on_the_joint_space(tmp_path):
+    from tvm_arco_plugin.codesign.single_layer import main as single_layer_main
 
-    layer = next(l for l, _ in NETWORK_LAYERS["resnet18"]() if l.name == "c9")
-    curve, hardware = codesign_on_layer(layer, evaluator, 40, seed=0)
-    assert 0 < len(curve) <= 40 and all(later <= earlier for earlier, later in zip(curve, curve[1:]))
-    # The first evaluation is VTA's default accelerator with the hand schedule.
-    hand = evaluator.evaluate(DEFAULT_VTA, layer, **default_schedule(layer, DEFAULT_VTA))["seconds"]
-    assert curve[0] == pytest.approx(hand) and curve[-1] <= hand
-    assert ResourceBudget().violation(config_of(hardware)) is None
-    first = arco_result(0, curve, curve[-1])["evaluations_to_within_2pct"]
-    assert curve[first - 1] <= curve[-1] * 1.02 and (first == 1 or curve[first - 2] > curve[-1] * 1.02)
+    optima = tmp_path / "optima.json"  # a sub-space optimum as the committed file records it
+    optima.write_text(json.dumps({"resnet18:c9": {"best_seconds": 2.31638e-3, "layer": "c9"}}))
+    out = tmp_path / "zz.json"
+    assert single_layer_main(["--layers", "c9", "--tuners", "arco,arco_noagents", "--budget", "40",
+                              "--seeds", "1", "--optima", str(optima), "--out", str(out)]) == 0
+    task = json.loads(out.read_text())["tasks"][0]
+    assert task["space_size"] == 663552
+    arco, noagents = task["tuners"]["arco"], task["tuners"]["arco_noagents"]
+    # 40 evaluations of the joint space: some valid configs found, the agents' share is recorded.
+    assert arco["best_gflops"][0] > 0 and noagents["best_gflops"][0] > 0
+    assert 0.0 <= arco["walk_share"][0] <= 1.0 and noagents["walk_share"][0] == 0.0
+    assert task["optimum_gflops"] == pytest.approx(create_task_flop_c9() / 2.31638e-3 / 1e9)
+
+
+def create_task_flop_c9():
+    from tvm_arco_plugin.codesign.template import create_task
+
+    return create_task(next(l for l, _ in NETWORK_LAYERS["resnet18"]() if l.name == "c9")).flop
 
 
 @pytest.mark.parametrize("args, message", [

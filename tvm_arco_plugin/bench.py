@@ -28,20 +28,43 @@ from . import ARCOTuner, host_target, templates  # noqa: E402,F401  (templates: 
 from .chameleon import ChameleonTuner  # noqa: E402
 from .recording import record_space  # noqa: E402
 from .replay import RecordedResults, replay_option  # noqa: E402
+from .search.engine import SearchSettings  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
 from .tuner import throughput  # noqa: E402
 
-# name -> (task, seed, threads) -> tuner; ``threads``: the XGBoost threads of model-based tuners (None:
-# XGBoost's default). Replays give the same proposals whatever it is (tests/test_records_and_replay.py).
+
+
+def _arco(**changes):
+    """ARCOTuner, or one of its ablations: the same engine with one mechanism removed."""
+    return lambda task, seed, threads=None, features=None: ARCOTuner(
+        task, seed=seed, num_threads=threads, settings=SearchSettings(**changes))
+
+
+def _xgb(**kwargs):
+    return lambda task, seed, threads=None, features=None: autotvm.tuner.XGBTuner(
+        task, num_threads=threads, feature_type=features or "itervar", **kwargs)
+
+
+def _plain(cls):
+    return lambda task, seed, threads=None, features=None: cls(task)
+
+
+# name -> (task, seed, threads=None, features=None) -> tuner. ``threads``: the XGBoost threads of
+# model-based tuners (None: XGBoost's default; replays give the same proposals whatever it is, see
+# tests/test_records_and_replay.py). ``features``: the cost-model features of XGBTuner and CHAMELEON
+# (default itervar, as in TVM; ARCO uses knob features).
 TUNERS = {
-    "arco": lambda task, seed, threads=None: ARCOTuner(task, seed=seed, num_threads=threads),
-    "xgb": lambda task, seed, threads=None: autotvm.tuner.XGBTuner(task, num_threads=threads),
-    "xgb8": lambda task, seed, threads=None: autotvm.tuner.XGBTuner(task, plan_size=8, num_threads=threads),
-    "ga": lambda task, seed, threads=None: autotvm.tuner.GATuner(task),
-    "random": lambda task, seed, threads=None: autotvm.tuner.RandomTuner(task),
-    "gridsearch": lambda task, seed, threads=None: autotvm.tuner.GridSearchTuner(task),
-    "droplet": lambda task, seed, threads=None: autotvm.tuner.DropletTuner(task),
-    "chameleon": lambda task, seed, threads=None: ChameleonTuner(task, seed=seed, num_threads=threads),
+    "arco": _arco(),
+    "arco_noagents": _arco(candidate_source="random"),  # candidates: random configs instead of the walks
+    "arco_frozen": _arco(learning=False),  # the agents walk, but PPO never updates them
+    "xgb": _xgb(),
+    "xgb8": _xgb(plan_size=8),
+    "ga": _plain(autotvm.tuner.GATuner),
+    "random": _plain(autotvm.tuner.RandomTuner),
+    "gridsearch": _plain(autotvm.tuner.GridSearchTuner),
+    "droplet": _plain(autotvm.tuner.DropletTuner),
+    "chameleon": lambda task, seed, threads=None, features=None: ChameleonTuner(
+        task, seed=seed, num_threads=threads, feature_type=features or "itervar"),
 }
 NETWORKS = {
     "resnet18": lambda: testing.resnet.get_workload(num_layers=18, batch_size=1),
@@ -126,16 +149,34 @@ def seed_all(seed):
 
 
 class Run:
-    """One tuner run: the throughput of every measurement in order, and the time spent in the tuner."""
+    """One tuner run: the throughput of every measurement in order, the time spent in the tuner, and
+    for ARCO's engine what its agents did (:func:`search_stats`)."""
 
-    def __init__(self, flops, clock, wall_seconds):
+    def __init__(self, flops, clock, wall_seconds, stats=None):
         self.flops = np.asarray(flops, dtype=float)
         self.clock = clock
         self.wall_seconds = wall_seconds
+        self.stats = stats or {}
 
     def best_curve(self, budget):
         head = self.flops[:budget]
         return np.maximum.accumulate(head) if len(head) else np.zeros(1)
+
+
+def search_stats(tuner):
+    """ARCO-engine runs: the share of measured configs that only the agents' walks reached, and the
+    policy's entropy relative to a uniform policy in each round; {} for other tuners."""
+    search = getattr(tuner, "search", None)
+    if search is None or not hasattr(search, "entropy_per_round"):
+        return {}
+    return {"sources": [search.source.get(int(i), "other") for i in tuner.xs],
+            "entropy_per_round": [(n, round(e, 4)) for n, e in search.entropy_per_round]}
+
+
+def walk_share(sources, budget):
+    """Share of the first ``budget`` measurements that only the agents' walks reached."""
+    head = sources[:budget]
+    return sum(s == "walk" for s in head) / len(head) if head else 0.0
 
 
 # One feature cache per task, shared by every replayed run of it (features depend only on the config).
@@ -156,9 +197,14 @@ def share_feature_cache(tuner, task):
         model.feature_cache = _FEATURE_CACHES.setdefault((task.name, tuple(task.args)), FeatureCache())
 
 
-def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result, shared_features=False, threads=None):
+def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result, shared_features=False, threads=None,
+              features=None, expect_errors=False, log=None):
+    """``expect_errors``: most configs of the space fail (co-design joint spaces); without it AutoTVM
+    switches its logger to DEBUG after 150 errors. ``log``: an AutoTVM log the run's records go to."""
     seed_all(seed)
-    tuner = TUNERS[tuner_name](task, seed, threads)
+    tuner = TUNERS[tuner_name](task, seed, threads, features)
+    if expect_errors:
+        tuner.set_error_threshold(10 ** 9)
     if shared_features:
         share_feature_cache(tuner, task)
     measured = []
@@ -166,10 +212,11 @@ def run_tuner(task, tuner_name, budget, seed, measure_option, flops_of_result, s
     def keep(_, inputs, results):
         measured.extend(flops_of_result(inp, res) for inp, res in zip(inputs, results))
 
+    callbacks = [keep] + ([autotvm.callback.log_to_file(log)] if log else [])
     tic = time.perf_counter()
     with time_in_tuner(tuner) as clock:
-        tuner.tune(n_trial=min(budget, len(task.config_space)), measure_option=measure_option, callbacks=[keep])
-    return Run(measured, clock, time.perf_counter() - tic)
+        tuner.tune(n_trial=min(budget, len(task.config_space)), measure_option=measure_option, callbacks=callbacks)
+    return Run(measured, clock, time.perf_counter() - tic, search_stats(tuner))
 
 
 def replay_one(task, recorded, flops, tuner_name, budget, seed, batch, threads=None):
@@ -197,6 +244,11 @@ def summarise(entries, budget, seeds):
                 stats["best_steps"].append(best_steps(curve))
             if any(r.wall_seconds is not None for r in runs) and "live" in entry:
                 stats["wall_seconds"] = [r.wall_seconds for r in runs]
+            if any(r.stats for r in runs):
+                stats["walk_share"] = [round(walk_share(r.stats["sources"], budget), 4) for r in runs]
+                # Rounds that began before the budget's last measurement: [(measured so far, entropy ratio)].
+                stats["entropy_per_round"] = [[e for e in r.stats["entropy_per_round"] if e[0] < budget]
+                                              for r in runs]
             task_out["tuners"][name] = stats
         out["tasks"].append(task_out)
     return out
@@ -279,30 +331,73 @@ def cmd_replay(args):
     return 0
 
 
+# Real TOPI templates with spaces too large to score whole (>= 10^5 configs), measured live.
+LARGE_CPU_WORKLOADS = {
+    # dense_pack.x86, 512x512x512: 3-way splits of both output axes, 2-way of the reduction (151,250)
+    "dense_pack_512": ("dense_pack.x86", (("TENSOR", (512, 512), "float32"), ("TENSOR", (512, 512), "float32"),
+                                          None, "float32")),
+    # conv2d_nchw_spatial_pack.arm_cpu compiled for this x86 CPU: 1x32x112x112 -> 64 channels, 3x3 (112,000)
+    "spatial_pack_112": ("conv2d_nchw_spatial_pack.arm_cpu", (("TENSOR", (1, 32, 112, 112), "float32"),
+                                                             ("TENSOR", (64, 32, 3, 3), "float32"), (1, 1),
+                                                             (1, 1, 1, 1), (1, 1), "float32")),
+}
+
+
+def live_tasks(args, target):
+    """[(label, task)] of ``--workloads`` or of ``--network``'s ``--tasks``."""
+    if args.workloads:
+        from tvm import topi  # noqa: F401  (registers TOPI's templates, arm_cpu's included)
+
+        unknown = set(args.workloads.split(",")) - set(LARGE_CPU_WORKLOADS)
+        if unknown:
+            raise SystemExit(f"--workloads: unknown {sorted(unknown)}; known: {','.join(LARGE_CPU_WORKLOADS)}")
+        return [(name, autotvm.task.create(*LARGE_CPU_WORKLOADS[name], target=target))
+                for name in args.workloads.split(",")]
+    every = network_tasks(args.network, target)
+    return [(f"{args.network} task {i}", every[i]) for i in (int(t) for t in args.tasks.split(","))]
+
+
+def reference_best(paths, task):
+    """The best FLOP/s any record of ``task`` (this template, arguments and target) in ``paths`` measured."""
+    from .records import read_records, task_key
+
+    best = 0.0
+    for path in paths or ():
+        for inp, res in read_records(path):
+            if task_key(inp.task, inp.target) == task_key(task) and res.error_no == 0:
+                best = max(best, task.flop / np.mean(res.costs))
+    return best
+
+
 def cmd_live(args):
     names = args.tuners.split(",")
     check_tuners(names)
     budgets = budgets_of(args.budget)
-    every = network_tasks(args.network, host_target())
     entries = []
-    for i in (int(t) for t in args.tasks.split(",")):
-        task = every[i]
-        entry = {"log": None, "task": f"{task.name} {task.args}", "space_size": len(task.config_space),
-                 "network": args.network, "task_index": i, "live": True, "runs": {}}
+    if args.log_dir:
+        os.makedirs(args.log_dir, exist_ok=True)
+    for label, task in live_tasks(args, host_target()):
+        entry = {"log": None, "task": f"{label}: {task.name} {task.args}", "space_size": len(task.config_space),
+                 "live": True, "runs": {}}
         for name in names:
             entry["runs"][name] = []
             for seed in range(args.seeds):
+                log = os.path.join(args.log_dir, f"{task_file_name(task)[:60]}_{name}_s{seed}.log") \
+                    if args.log_dir else None
                 run = run_tuner(task, name, budgets[-1], seed, local_measure_option(args),
-                                lambda inp, res: throughput(inp.task, res))
+                                lambda inp, res: throughput(inp.task, res), features=args.features, log=log)
                 entry["runs"][name].append(run)
-                print(f"task {i} {name} seed {seed}: best {run.flops.max() / 1e9:.2f} GFLOPS, "
+                print(f"{label} {name} seed {seed}: best {run.flops.max() / 1e9:.2f} GFLOPS, "
                       f"{run.wall_seconds:.0f} s wall", flush=True)
-        # Live, the optimum is unknown: trials-to-X% are measured against the best any run found.
-        entry["optimum"] = max(r.flops.max() for runs in entry["runs"].values() for r in runs)
+        # Live, the optimum is unknown: trials-to-X% are measured against the best any run found,
+        # including the runs of --reference logs (e.g. one long run).
+        best_found = max(r.flops.max() for runs in entry["runs"].values() for r in runs)
+        entry["optimum"] = max(best_found, reference_best(args.reference, task))
         if entry["optimum"] <= 0:
-            raise SystemExit(f"task {i}: every measurement of every run failed on this machine; no results written")
+            raise SystemExit(f"{label}: every measurement of every run failed on this machine; no results written")
         entry["optimum_gflops"] = entry["optimum"] / 1e9
         entry["optimum_is_best_found"] = True
+        entry["reference_logs"] = list(args.reference or ())
         entries.append(entry)
     write_results(args, entries, budgets)
     return 0
@@ -450,9 +545,20 @@ def cmd_table(args):
         print_table(["task"] + names, [
             [short_task(t)] + [f"{np.median(t['tuners'][n]['search_seconds']) / budget:.4f}" for n in names]
             for t in tasks])
+        print("\nSeeds whose best is within 2% of the optimum at the budget:\n")
+        print_table(["task"] + names, [
+            [short_task(t)] + [f"{sum(g >= 0.98 * t['optimum_gflops'] for g in t['tuners'][n]['best_gflops'])}"
+                               f"/{len(t['tuners'][n]['best_gflops'])}" for n in names] for t in tasks])
+        engine = [n for n in names if "walk_share" in tasks[0]["tuners"][n]]
+        if engine:
+            print("\nARCO's engine: median share of measurements only the agents' walks reached / median policy "
+                  "entropy relative to a uniform policy in the last round before the budget:\n")
+            print_table(["task"] + engine, [
+                [short_task(t)] + [f"{np.median(t['tuners'][n]['walk_share']):.2f} / {final_entropy(t['tuners'][n])}"
+                                   for n in engine] for t in tasks])
         if "arco" in names:
             print()
-            for base in ("xgb", "xgb8", "chameleon"):
+            for base in ("arco_noagents", "arco_frozen", "xgb", "xgb8", "chameleon"):
                 if base not in names:
                     continue
                 worst = max(task_trials_ratios(tasks, "arco", base, budget))
@@ -469,6 +575,12 @@ def cmd_table(args):
                     print(f"- search seconds, ARCO / {base}: median over tasks {np.median(per_trial):.2f}x, "
                           f"worst {max(per_trial):.2f}x")
     return 0
+
+
+def final_entropy(stats):
+    """Median over seeds of the entropy ratio of each run's last round ('-' if no round had agents)."""
+    last = [rounds[-1][1] for rounds in stats.get("entropy_per_round", []) if rounds]
+    return f"{np.median(last):.2f}" if last else "-"
 
 
 def print_table(header, rows):
@@ -543,9 +655,14 @@ def main(argv=None):
     rep.add_argument("--out", default="results.json")
     rep.add_argument("--plot")
     rep.add_argument("--import", dest="import_files", action="append", metavar="FILE.py")
-    live = sub.add_parser("live", help="tune network tasks for real with LocalBuilder/LocalRunner")
+    live = sub.add_parser("live", help="tune network tasks or large TOPI workloads for real (LocalBuilder/Runner)")
     live.add_argument("--network", choices=sorted(NETWORKS), default="resnet18")
     live.add_argument("--tasks", default="0,12", help="comma-separated task indexes of the network")
+    live.add_argument("--workloads", help=f"instead of --network: comma list of {','.join(LARGE_CPU_WORKLOADS)}")
+    live.add_argument("--features", help="cost-model features of XGBTuner and CHAMELEON (default itervar)")
+    live.add_argument("--log-dir", help="write each run's AutoTVM log there")
+    live.add_argument("--reference", action="append", metavar="LOG", help="AutoTVM logs (e.g. one long run) whose "
+                      "best record of each task counts in the reference optimum")
     live.add_argument("--tuners", default="arco,xgb")
     live.add_argument("--budget", default="64")
     live.add_argument("--seeds", type=int, default=3)

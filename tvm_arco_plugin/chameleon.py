@@ -34,7 +34,7 @@ from tvm.autotvm.tuner.model_based_tuner import ModelBasedTuner, ModelOptimizer
 from tvm.autotvm.tuner.xgboost_cost_model import XGBoostCostModel
 
 from .search.knobs import KnobLayout
-from .search.marl import _single_torch_thread
+from .search.marl import single_torch_thread
 from .tuner import throughput
 
 DECREMENT, STAY, INCREMENT = 0, 1, 2
@@ -154,7 +154,7 @@ class ChameleonOptimizer(ModelOptimizer):
             self.optimizer.step()
 
     def find_maximums(self, model, num, exclusive):
-        with _single_torch_thread():
+        with single_torch_thread():
             trajectories = self.walk()
             every = np.unique(np.concatenate([self.layout.to_index(s) for s, _, _ in trajectories]))
             predicted = dict(zip(every.tolist(), np.asarray(model.predict(every.tolist())).tolist()))

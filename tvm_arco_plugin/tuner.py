@@ -49,6 +49,20 @@ def throughput(task, result):
     return task.flop / np.mean(result.costs) if result.error_no == 0 else 0.0
 
 
+class Surrogate:
+    """What the engine sees of the cost model: ``surrogate(indexes)`` -> expected (normalised) throughput,
+    ``surrogate.chance(indexes)`` -> the chance each config works at all."""
+
+    def __init__(self, tuner):
+        self.tuner = tuner
+
+    def __call__(self, indexes):
+        return self.tuner._predict(indexes)  # pylint: disable=protected-access
+
+    def chance(self, indexes):
+        return self.tuner._chance(indexes)  # pylint: disable=protected-access
+
+
 class ARCOTuner(Tuner):
     """Multi-agent RL tuner (ARCO, arXiv 2407.08192) for AutoTVM.
 
@@ -87,6 +101,13 @@ class ARCOTuner(Tuner):
         self.feature_type = feature_type
         self.cost_model = XGBoostCostModel(task, feature_type=feature_type, loss_type="reg",
                                            num_threads=num_threads, log_interval=log_interval // 2)
+        # Where measurements fail (invalid configs), the same cost model, fit on 1 = worked / 0 = failed,
+        # estimates the chance a config works; the main model then learns throughput from the configs
+        # that worked only, so a failure does not read as "slow" to it (constrained-BO style).
+        self.validity_model = XGBoostCostModel(task, feature_type=feature_type, loss_type="reg",
+                                               num_threads=num_threads, log_interval=log_interval // 2,
+                                               upper_model=self.cost_model)
+        self._validity_ready = False
         self.xs, self.ys = [], []
         self._retry = []  # configs whose logged measurements failed for infrastructure reasons: measured first
         self._model_ready = False
@@ -107,7 +128,7 @@ class ARCOTuner(Tuner):
 
     def next_batch(self, batch_size):
         tic = time.time()
-        surrogate = self._predict if self._model_ready else None
+        surrogate = Surrogate(self) if self._model_ready else None
         self._retry = [i for i in self._retry if i not in self.search.measured]
         indexes = self._retry[:batch_size]
         if len(indexes) < batch_size:
@@ -210,15 +231,35 @@ class ARCOTuner(Tuner):
         self.search.observe(indexes, values)
         if max(self.ys) > 1e-6:  # XGBoostCostModel normalises by the best: it needs one success
             self._fill_knob_features(self.xs)
+            worked = [y > 0 for y in self.ys]
+            split = self.search.settings.separate_failures and 2 <= sum(worked) < len(worked)
             with _numpy_global_seed(self.seed + self._fits):
-                self.cost_model.fit(self.xs, self.ys, self.plan_size)
+                if split:
+                    self.cost_model.fit([x for x, ok in zip(self.xs, worked) if ok],
+                                        [y for y, ok in zip(self.ys, worked) if ok], self.plan_size)
+                    self.validity_model.fit(self.xs, [float(ok) for ok in worked], self.plan_size)
+                else:
+                    self.cost_model.fit(self.xs, self.ys, self.plan_size)
+            self._validity_ready = split
             self._fits += 1
             self._model_ready = True
 
     def _predict(self, indexes):
+        """Expected throughput relative to the best measured: the cost model's prediction, times the chance
+        the config works once some measurements failed."""
         indexes = [int(i) for i in indexes]
         self._fill_knob_features(indexes)
-        return self.cost_model.predict(indexes)
+        expected = self.cost_model.predict(indexes)
+        if self._validity_ready:
+            expected = expected * np.clip(self.validity_model.predict(indexes), 0.0, 1.0)
+        return expected
+
+    def _chance(self, indexes):
+        if not self._validity_ready:
+            return np.ones(len(indexes))
+        indexes = [int(i) for i in indexes]
+        self._fill_knob_features(indexes)
+        return np.clip(self.validity_model.predict(indexes), 0.0, 1.0)
 
     def _fill_knob_features(self, indexes):
         # Knob features are pure Python; computing them here avoids a process-pool round trip for each

@@ -99,7 +99,7 @@ class Session:
         best = tuner_or_latency if isinstance(tuner_or_latency, float) else _best_latency(tuner_or_latency)
         row = self.latency.setdefault(hw, [math.inf] * len(self.layers))
         row[layer_position] = min(row[layer_position], best)
-        self.curve.append((self.evaluations, self.best()[1]))
+        self.curve.append((self.evaluations, self.best()[1], round(time.perf_counter() - self.tic, 3)))
 
     def tune(self, tuner, hw, position, n_trial):
         n_trial = min(n_trial, self.left)
@@ -169,7 +169,7 @@ def run_hw_sweep_then_autotvm(session):
 
 
 def run_arco(session, explore_share=0.45, finalists=3, cotune_trials=8, hw_batch=4, hw_initial=16,
-             hw_random_share=0.5):
+             hw_random_share=0.5, ablation=None):
     """ARCO at network level, in three phases over one budget:
 
     1. the hardware agent explores accelerators (Latin-hypercube designs first, then ARCO's search
@@ -178,14 +178,18 @@ def run_arco(session, explore_share=0.45, finalists=3, cotune_trials=8, hw_batch
     2. the software agents co-tune every layer of the best few accelerators briefly (schedules suit
        hardware differently, so the ranking can change) and the hardware agent learns the new scores;
     3. the rest of the budget tunes the best accelerator's layers, slowest layers first in line.
+
+    ``ablation``: SearchSettings changes for every search of the run (the hardware agent's and the
+    layers'), e.g. ``{"candidate_source": "random"}`` or ``{"learning": False}``.
     """
+    ablation = dict(ablation or {})
     layout = hardware_layout()
     valid = [ResourceBudget().violation(hardware_at(layout, i)) is None for i in range(layout.range_length)]
     hw_search = ARCOSearch(layout, ValidityMask(layout.range_length, valid), seed=session.seed,
                            # The hardware space is small (a few hundred valid accelerators) and its surrogate
                            # sees only a few dozen of them: explore more than on schedule spaces.
                            settings=SearchSettings(init_trials=hw_initial, explore_every=hw_batch,
-                                                   exploration_share=hw_random_share))
+                                                   exploration_share=hw_random_share, **ablation))
     hw_model = HardwareSurrogate(layout)
     n_layers = len(session.layers)
 
@@ -214,7 +218,8 @@ def run_arco(session, explore_share=0.45, finalists=3, cotune_trials=8, hw_batch
 
     def tuner_for(hw, position):
         if (hw, position) not in tuners:
-            tuner = ARCOTuner(create_task(session.layers[position][0], hw), seed=session.seed + position)
+            tuner = ARCOTuner(create_task(session.layers[position][0], hw), seed=session.seed + position,
+                              settings=SearchSettings(**ablation))
             hand = session.hand.get((hw, position))
             if hand is not None:  # the hand schedule's measurement seeds the software agents
                 task, config, result = hand
@@ -224,7 +229,12 @@ def run_arco(session, explore_share=0.45, finalists=3, cotune_trials=8, hw_batch
 
     ranked = sorted((hw for hw in session.latency if not math.isinf(session.network_latency(hw))),
                     key=session.network_latency)
-    for hw in ranked[:finalists]:
+    # The finalists are the best accelerators of different GEMM cores: buffer variants of one core rank
+    # together under the hand schedule, and the core is what tuned schedules can change the ranking of.
+    by_core = {}
+    for hw in ranked:
+        by_core.setdefault((hw.batch, hw.block_in, hw.block_out), hw)
+    for hw in list(by_core.values())[:finalists]:
         for position in range(n_layers):
             session.tune(tuner_for(hw, position), hw, position, cotune_trials)
         learn(hw)
@@ -268,11 +278,15 @@ class HardwareSurrogate:
         return self.booster.predict(xgb.DMatrix(self.layout.normalise(self.layout.to_knobs(indexes))))
 
 
-METHODS = {"arco": run_arco, "autotvm_default_hw": run_autotvm_default_hw,
+METHODS = {"arco": run_arco,
+           "arco_noagents": lambda session: run_arco(session, ablation={"candidate_source": "random"}),
+           "arco_frozen": lambda session: run_arco(session, ablation={"learning": False}),
+           "autotvm_default_hw": run_autotvm_default_hw,
            "hw_sweep_then_autotvm": run_hw_sweep_then_autotvm}
+DEFAULT_METHODS = ("arco", "autotvm_default_hw", "hw_sweep_then_autotvm")
 
 
-def codesign(network, budget, seed, methods=tuple(METHODS), cache_path=None):
+def codesign(network, budget, seed, methods=DEFAULT_METHODS, cache_path=None):
     # Every method starts from the same cache state (seconds stay comparable); their new results are
     # merged into the cache file at the end.
     shared = ZigZagEvaluator(cache_path)
@@ -293,10 +307,20 @@ def codesign(network, budget, seed, methods=tuple(METHODS), cache_path=None):
                     result["throughput"], result["evaluations"], result["seconds"])
     if "arco" in out["hardware_by_method"]:
         out["hardware"] = out["hardware_by_method"]["arco"]
-    if "autotvm_default_hw" in out["throughput"] and "arco" in out["curves"]:
+    # The GEMM roofline: every MAC of the budget busy every cycle (no accelerator can beat it).
+    roofline = ResourceBudget().macs * DEFAULT_VTA.clock_mhz * 1e6 / sum(
+        layer.macs * count for layer, count in NETWORK_LAYERS[network]())
+    out["gemm_roofline"] = roofline
+    out["roofline_fraction"] = {name: t / roofline for name, t in out["throughput"].items()}
+    if "autotvm_default_hw" in out["throughput"]:
         target = out["throughput"]["autotvm_default_hw"]
-        reached = [e for e, t in out["curves"]["arco"] if t >= target]
-        out["arco_evaluations_to_reach_autotvm_default_hw"] = reached[0] if reached else None
+        out["vs_autotvm_default_hw"] = {name: t / target for name, t in out["throughput"].items()}
+        for name in (m for m in out["curves"] if m.startswith("arco")):
+            reached = [(e, sec) for e, t, sec in out["curves"][name] if t >= target]
+            out.setdefault("evaluations_to_reach_autotvm_default_hw", {})[name] = reached[0][0] if reached else None
+            out.setdefault("seconds_to_reach_autotvm_default_hw", {})[name] = reached[0][1] if reached else None
+        if "arco" in out["curves"]:
+            out["arco_evaluations_to_reach_autotvm_default_hw"] = out["evaluations_to_reach_autotvm_default_hw"]["arco"]
     for evaluator in evaluators:
         shared.cache.update(evaluator.cache)
     shared.save()
@@ -315,7 +339,8 @@ def main(argv=None):
     parser.add_argument("--network", choices=sorted(NETWORK_LAYERS), default="resnet18")
     parser.add_argument("--budget", type=int, default=1000, help="total evaluations per method")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma list of {','.join(METHODS)}")
     parser.add_argument("--cache", help="JSON file caching ZigZag results across runs")
     parser.add_argument("--out", default="codesign.json")
     args = parser.parse_args(argv)
@@ -333,6 +358,11 @@ def main(argv=None):
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(out, handle, indent=1)
     for name in methods:
+        extra = ""
+        if "vs_autotvm_default_hw" in out:
+            reach = out.get("seconds_to_reach_autotvm_default_hw", {}).get(name)
+            extra = (f"  {out['vs_autotvm_default_hw'][name]:.3f}x default_hw"
+                     + (f", reached it after {reach:.0f} s" if reach is not None else ""))
         print(f"{name:24s} throughput {out['throughput'][name]:9.2f} /s  evaluations {out['evaluations'][name]:5d}  "
-              f"{out['seconds'][name]:6.1f} s")
+              f"{out['seconds'][name]:6.1f} s  {out['roofline_fraction'][name]:.3f} of the GEMM roofline{extra}")
     return 0

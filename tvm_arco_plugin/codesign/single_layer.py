@@ -1,31 +1,32 @@
-"""Single layers of the joint hardware x schedule space: brute force against ARCO.
+"""Single layers of the joint hardware x schedule space: every tuner against a brute-force optimum.
 
-    python -m tvm_arco_plugin.codesign.single_layer --network resnet18 --layers c9,c10,c11 --budget 1000 \
-        [--methods arco_tuner,arco_codesign] --seeds 2 --out single_layer.json
+    python -m tvm_arco_plugin.codesign.single_layer --network resnet18 --layers c9,c10,c11,c8,c5 \
+        --tuners arco,arco_noagents,arco_frozen,xgb,xgb8 --budget 250,500,1000 --seeds 10 \
+        --cache zz.json --optima benchmarks/results/zigzag_subspace_optima.json --out zigzag.json [--plot z.png]
 
 The joint space of one layer (``arco/vta_conv2d``: every hardware knob x every schedule knob) has
-hundreds of thousands to millions of configs (663,552 for ResNet-18's 7x7 layers, 2.65M for c8), far
-too many to model one by one at ~0.06 s each.
-The brute force therefore enumerates a documented sub-space that still contains **every hardware
-configuration**: all ``hw_*`` combinations x schedules with whole output rows (``tile_w`` = width),
-one input-channel block per tile (``tile_ci`` = 1), every ``tile_h`` and ``tile_co`` and
-``oc_nthread`` in {1, 2} (``h_nthread`` = 1). ARCOTuner searches the **whole** joint space with the
-given budget; its best can beat the sub-space optimum, since the sub-space is not the whole space.
+663,552 configs for ResNet-18's 7x7 outputs, 2,654,208 for 14x14 and 5,971,968 for 28x28: far too
+many to score whole, and each evaluation is a ZigZag run (~0.06 s). The ground truth is the
+brute-force optimum of a documented sub-space that still contains **every hardware configuration**:
+all ``hw_*`` combinations x schedules with whole output rows (``tile_w`` = width), one input-channel
+block per tile (``tile_ci`` = 1), every ``tile_h`` and ``tile_co`` and ``oc_nthread`` in {1, 2}
+(``h_nthread`` = 1). The tuners search the **whole** joint space, so they can beat it.
 
-Two ARCO runs per seed, same budget: ``arco_tuner`` is one ARCOTuner on the joint space (every knob at
-once, the hardware agent owning the ``hw_*`` knobs); ``arco_codesign`` is the network-level procedure
-(``network.run_arco``) on a one-layer network: the hardware agent first scores accelerators with the
-layer's hand schedule, then the software agents tune the best accelerators' schedules.
+Every tuner runs through AutoTVM's Tuner.tune with the ZigZag Builder/Runner, one evaluation per
+trial, valid or not. XGBTuner and CHAMELEON use knob features here: the template's schedule does not
+depend on the knobs (ZigZag reads them), so itervar features would be the same for every config.
+The
+output is the replay benchmark's JSON (one file per budget), so ``bench table`` reads it; the
+optimum is the sub-space optimum's throughput.
 """
-import argparse
 import itertools
 import json
 import logging
+import os
 import time
 
-from ..tuner import ARCOTuner
+from ..checks import OneLineParser, check_writable, parser_checks
 from .accelerator import HW_CHOICES, NETWORK_LAYERS, ResourceBudget, hardware_from_knobs
-from .network import Session, run_arco
 from .template import BLOCK_COUNTS, ZigZagBuilder, ZigZagRunner, create_task
 from .zigzag_model import InvalidSchedule, ZigZagEvaluator, divisors
 
@@ -52,80 +53,82 @@ def enumerate_subspace(layer, evaluator):
     return best, where, size, evaluated
 
 
-def arco_on_layer(layer, evaluator, budget, seed):
-    task = create_task(layer)
-    runner = ZigZagRunner(evaluator)
-    tuner = ARCOTuner(task, seed=seed)
-    tuner.set_error_threshold(10 ** 9)
-    curve = []
-
-    def track(_, inputs, results):
-        for res in results:
-            seconds = res.costs[0] if res.error_no == 0 else float("inf")
-            curve.append(min(seconds, curve[-1] if curve else float("inf")))
-
-    tuner.tune(n_trial=budget, measure_option={"builder": ZigZagBuilder(), "runner": runner}, callbacks=[track])
-    return curve, len(task.config_space)
-
-
-def codesign_on_layer(layer, evaluator, budget, seed):
-    """-> best-so-far latency after each evaluation of ``run_arco`` on a one-layer network."""
-    summary = run_arco(Session([(layer, 1)], evaluator, budget, seed))
-    curve = []
-    for evaluations, throughput in summary["curve"]:  # (evaluations so far, best so far), per tuned step
-        while len(curve) < evaluations:
-            curve.append(curve[-1] if curve else float("inf"))
-        if curve:
-            curve[-1] = min(curve[-1], 1.0 / throughput if throughput > 0 else float("inf"))
-    return curve, summary["hardware"]
+def subspace_optimum(layer, network, evaluator, optima_path):
+    """The sub-space optimum of ``layer``, from ``optima_path`` if it holds it, else brute force (saved
+    there). The file records how each optimum was found."""
+    optima = {}
+    if optima_path and os.path.exists(optima_path):
+        with open(optima_path, encoding="utf-8") as handle:
+            optima = json.load(handle)
+    key = f"{network}:{layer.name}"
+    if key not in optima:
+        tic = time.time()
+        best, where, size, evaluated = enumerate_subspace(layer, evaluator)
+        optima[key] = {"layer": layer.name, "args": layer.args(), "subspace_configs": size,
+                       "subspace_evaluated": evaluated, "best_seconds": best, "best": where,
+                       "brute_force_seconds": round(time.time() - tic, 1)}
+        if optima_path:
+            with open(optima_path, "w", encoding="utf-8") as handle:
+                json.dump(optima, handle, indent=1, sort_keys=True)
+    return optima[key]
 
 
-def arco_result(seed, curve, best):
-    within = [i + 1 for i, s in enumerate(curve) if s <= best * 1.02]
-    return {"seed": seed, "best_seconds": curve[-1], "ratio_to_subspace_best": best / curve[-1],
-            "evaluations": len(curve), "evaluations_to_within_2pct": within[0] if within else None}
+def flops_of(inp, res):
+    return inp.task.flop / res.costs[0] if res.error_no == 0 else 0.0
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tvm_arco_plugin.codesign.single_layer")
+    from .. import bench
+
+    parser = OneLineParser(prog="python -m tvm_arco_plugin.codesign.single_layer")
     parser.add_argument("--network", choices=sorted(NETWORK_LAYERS), default="resnet18")
     parser.add_argument("--layers", default="c9,c10,c11")
-    parser.add_argument("--budget", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--methods", default="arco_tuner,arco_codesign")
+    parser.add_argument("--tuners", default="arco,arco_noagents,arco_frozen,xgb,xgb8",
+                        help=f"comma list of {','.join(bench.TUNERS)}")
+    parser.add_argument("--budget", default="1000", help="evaluations per run; a comma list writes one JSON per "
+                        "budget from the prefixes of the largest")
+    parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--cache", help="JSON file caching ZigZag results")
-    parser.add_argument("--out", default="single_layer.json")
+    parser.add_argument("--optima", help="JSON file of sub-space optima (read, and written after a brute force)")
+    parser.add_argument("--out", default="zigzag.json")
+    parser.add_argument("--plot")
     args = parser.parse_args(argv)
-    methods = args.methods.split(",")
-    if not set(methods) <= {"arco_tuner", "arco_codesign"}:
-        parser.error(f"--methods: choose from arco_tuner,arco_codesign, not {args.methods}")
-    logging.getLogger("autotvm").setLevel(logging.WARNING)
+    names = args.tuners.split(",")
+    unknown = [n for n in names if n not in bench.TUNERS]
+    if unknown:
+        parser.error(f"--tuners: unknown {unknown}")
     layers = {layer.name: layer for layer, _ in NETWORK_LAYERS[args.network]()}
+    chosen = args.layers.split(",")
+    if set(chosen) - set(layers):
+        parser.error(f"--layers: {args.network} has {','.join(layers)}")
+    budgets = bench.budgets_of(args.budget)
+    parser_checks(parser, lambda: check_writable(args.out, "--out"))
+    logging.getLogger("autotvm").setLevel(logging.WARNING)
     evaluator = ZigZagEvaluator(args.cache)
-    out = {"network": args.network, "budget": args.budget, "layers": []}
-    for name in args.layers.split(","):
+    entries = []
+    for name in chosen:
         layer = layers[name]
-        tic = time.time()
-        best, where, size, evaluated = enumerate_subspace(layer, evaluator)
+        optimum = subspace_optimum(layer, args.network, evaluator, args.optima)
         evaluator.save()
-        entry = {"layer": name, "args": layer.args(), "subspace_configs": size, "subspace_evaluated": evaluated,
-                 "subspace_best_seconds": best, "subspace_best": where, "brute_force_seconds": time.time() - tic,
-                 "arco_tuner": [], "arco_codesign": []}
-        for seed in range(args.seeds):
-            if "arco_tuner" in methods:
-                curve, entry["joint_space_configs"] = arco_on_layer(layer, evaluator, args.budget, seed)
-                entry["arco_tuner"].append(arco_result(seed, curve, best))
-            if "arco_codesign" in methods:
-                curve, hardware = codesign_on_layer(layer, evaluator, args.budget, seed)
-                entry["arco_codesign"].append({**arco_result(seed, curve, best), "hardware": hardware})
+        task = create_task(layer)
+        entry = {"log": None, "task": f"{args.network} {name} {layer.args()} joint hw x schedule",
+                 "space_size": len(task.config_space), "optimum": task.flop / optimum["best_seconds"],
+                 "subspace_optimum": optimum, "runs": {}}
+        entry["optimum_gflops"] = entry["optimum"] / 1e9
+        for tuner in names:
+            entry["runs"][tuner] = []
+            for seed in range(args.seeds):
+                tic = time.time()
+                option = {"builder": ZigZagBuilder(n_parallel=8), "runner": ZigZagRunner(evaluator)}
+                run = bench.run_tuner(task, tuner, budgets[-1], seed, option, flops_of, features="knob",
+                                      expect_errors=True)
+                entry["runs"][tuner].append(run)
+                best = max(run.flops) if len(run.flops) else 0.0
+                print(f"{name} {tuner} seed {seed}: {best / entry['optimum']:.3f} of the sub-space optimum "
+                      f"after {len(run.flops)} evaluations ({time.time() - tic:.0f} s)", flush=True)
             evaluator.save()
-        out["layers"].append(entry)
-        for method in methods:
-            print(f"{name}: sub-space best {best * 1e3:.3f} ms over {evaluated} evaluated of {size}; {method} "
-                  + ", ".join(f"{a['best_seconds'] * 1e3:.3f} ms (to 2%: {a['evaluations_to_within_2pct']})"
-                              for a in entry[method]), flush=True)
-        with open(args.out, "w", encoding="utf-8") as handle:  # after every layer: partial results survive
-            json.dump(out, handle, indent=1)
+        entries.append(entry)
+        bench.write_results(args, entries, budgets)  # after every layer: partial results survive
     return 0
 
 

@@ -1,7 +1,6 @@
 """Confidence Sampling: which explored candidates are worth a real measurement.
 
-Candidates' predicted scores (optionally optimistic: mean + kappa * spread of a bootstrap ensemble)
-become a probability distribution ``p_i = softmax((s_i - max s) / (temperature * std(s)))``. The
+Candidates' predicted scores become a probability distribution ``p_i = softmax((s_i - max s) / (temperature * std(s)))``. The
 *soft threshold* keeps the confident set ``{i : p_i >= threshold * max_j p_j}``, i.e. every candidate
 within ``temperature * std(s) * ln(1 / threshold)`` of the best prediction. The batch is the best
 candidate plus draws without replacement from the confident set in proportion to ``p``; if the set is

@@ -1,20 +1,27 @@
-"""Multi-agent actor-critic exploration of a config space inside a cost model (ARCO's MARL module).
+"""ARCO's multi-agent actor-critic explorer: the agents walk the config space inside the cost model.
 
 Read top to bottom like CleanRL's ppo.py:
 
-1. every agent (hardware, scheduling, mapping) has its own actor that sees only its local
-   observation: its own knobs (scaled to [0, 1]), the current predicted score and the time step;
+1. the config space is split among the agents (hardware, scheduling, mapping; ``knobs.KnobLayout``);
+   every agent has its own actor that sees only its local observation: its own knobs (scaled to
+   [0, 1]), the cost model's score of the current config and the time step;
 2. one centralized critic sees the joint state: every knob, the score and the time step;
-3. a batch of walkers moves through the space for ``horizon`` steps; at each step every agent picks
-   one move per knob it owns, the joint move is applied, and all agents receive the same reward:
-   the cost model's predicted (normalised) throughput of the new config, minus a penalty when the
-   joint move lands on an invalid config (the walker then stays where it was);
-4. advantages come from GAE on the centralized critic's values (centralized training); each actor is
+3. a batch of walkers moves through the space; at each step every agent picks ONE action: leave its
+   knobs alone, or set one of its knobs to one of its values. The joint action changes at most one
+   knob per agent (the neighbourhood of AutoTVM's own simulated annealing, one knob per agent), so
+   the agents must coordinate to change several knobs at once;
+4. all agents receive the same reward: the cost model's score of the config reached if nobody in
+   this round has visited it before, 0 for a config already visited or measured, and a penalty for
+   a config outside the space's valid set (the walker then stays). So a good round is one whose
+   walks pass through many new configs the model rates highly: exactly the candidates Confidence
+   Sampling wants to choose from;
+5. advantages come from GAE on the centralized critic's values (centralized training); each actor is
    updated with the PPO clipped objective on its own log-probabilities (decentralized execution:
    acting needs only the actor and the local observation).
 
-The agents, the critic and the optimizer persist across exploration rounds of one task, so the
-agents keep learning while the cost model improves.
+The networks and the optimizer persist across the rounds of one task, so what the agents learnt
+about the model's landscape carries over while the model is refit under them. ``learning=False``
+keeps the initial (near-uniform) policy: the ablation that shows what learning contributes.
 """
 import contextlib
 from dataclasses import dataclass
@@ -25,21 +32,17 @@ from torch import nn
 
 from .knobs import KnobLayout
 
-# Move set per knob: large step down, one down, stay, one up, large step up (in knob-index units).
-N_MOVES = 5
-
-
 @dataclass
 class PPOSettings:
-    walkers: int = 32
-    horizon: int = 16
-    learning_rate: float = 3e-4
+    walkers: int = 64
+    horizon: int = 32
+    learning_rate: float = 1e-3
     epochs: int = 4
     minibatches: int = 4
     gamma: float = 0.9
     gae_lambda: float = 0.95
     clip_coef: float = 0.2
-    ent_coef: float = 0.01
+    ent_coef: float = 0.003
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     invalid_penalty: float = 0.5
@@ -53,20 +56,19 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
 
 
 class Actor(nn.Module):
-    """Decentralised policy of one agent: local observation -> one categorical move per owned knob."""
+    """Decentralised policy of one agent: local observation -> one categorical over its actions."""
 
-    def __init__(self, obs_dim, n_knobs, hidden):
+    def __init__(self, obs_dim, n_actions, hidden):
         super().__init__()
-        self.n_knobs = n_knobs
         self.net = nn.Sequential(
             layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
             layer_init(nn.Linear(hidden, hidden)), nn.Tanh(),
-            # Small final std: the initial policy is close to uniform over moves.
-            layer_init(nn.Linear(hidden, n_knobs * N_MOVES), std=0.01),
+            # Small final std: the initial policy is close to uniform over actions.
+            layer_init(nn.Linear(hidden, n_actions), std=0.01),
         )
 
-    def logits(self, obs):
-        return self.net(obs).view(-1, self.n_knobs, N_MOVES)
+    def forward(self, obs):
+        return self.net(obs)
 
 
 class CentralCritic(nn.Module):
@@ -85,7 +87,7 @@ class CentralCritic(nn.Module):
 
 
 @contextlib.contextmanager
-def _single_torch_thread():
+def single_torch_thread():
     # The networks are tiny: one thread is faster than two here, and keeps results bit-identical.
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -95,113 +97,159 @@ def _single_torch_thread():
         torch.set_num_threads(previous)
 
 
-def move_table(dims):
-    """Per knob, the index offset of each of the N_MOVES moves."""
-    big = np.maximum(2, np.round(dims / 4.0)).astype(np.int64)
-    return np.stack([-big, -np.ones_like(big), np.zeros_like(big), np.ones_like(big), big], axis=1)
+def action_table(dims):
+    """Per agent, action a > 0 sets one of its knobs to one of that knob's values; action 0 leaves its
+    knobs alone. Returns an [n_actions, 2] array of (knob position within the agent's columns, value
+    index); row 0 is (-1, -1)."""
+    rows = [(-1, -1)] + [(k, v) for k, size in enumerate(np.asarray(dims, dtype=np.int64)) for v in range(size)]
+    return np.array(rows, dtype=np.int64)
+
+
+@dataclass
+class Walk:
+    """What one exploration round saw: every config reached (knob rows, by first visit) with its score."""
+    knobs: np.ndarray  # [n, n_knobs]
+    scores: np.ndarray  # [n]
+    from_start: np.ndarray  # [n] bool: a walk's starting config (reached by no move)
+    entropy_ratio: float  # mean over agents and states of H(policy) / H(uniform)
 
 
 class MultiAgentExplorer:
-    """Three cooperating actor-critic agents walking a config space inside a surrogate."""
+    """The cooperating actor-critic agents of one task, and their centralized critic."""
 
-    def __init__(self, layout: KnobLayout, seed=0, settings=None):
+    def __init__(self, layout: KnobLayout, seed=0, settings=None, learning=True):
         self.layout = layout
         self.settings = settings or PPOSettings()
-        self.moves = move_table(layout.dims)
+        self.learning = learning
+        self.actions = {a: action_table(layout.dims[layout.columns[a]]) for a in layout.agents}
         self.np_rng = np.random.default_rng(seed)
         self.torch_rng = torch.Generator().manual_seed(int(seed))
         s = self.settings
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.actors = nn.ModuleDict({
-                agent: Actor(len(layout.columns[agent]) + 2, len(layout.columns[agent]), s.hidden)
+                agent: Actor(len(layout.columns[agent]) + 2, len(self.actions[agent]), s.hidden)
                 for agent in layout.agents
             })
             self.critic = CentralCritic(len(layout.dims) + 2, s.hidden)
-        params = list(self.actors.parameters()) + list(self.critic.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=s.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(self._parameters(), lr=s.learning_rate, eps=1e-5)
         self.rounds = 0
 
+    def _parameters(self):
+        return list(self.actors.parameters()) + list(self.critic.parameters())
+
     # ---- observations -------------------------------------------------------------------------
-    def _context(self, score, step):
-        steps = np.full_like(score, step / max(self.settings.horizon, 1))
-        return np.stack([score, steps], axis=1).astype(np.float32)
+    def _context(self, score, clock):
+        """``clock``: the fraction of the walk done (step / horizon)."""
+        return np.stack([score, np.full_like(score, clock)], axis=1).astype(np.float32)
 
-    def local_observation(self, agent, knobs, score, step):
+    def local_observation(self, agent, knobs, score, clock):
         own = self.layout.normalise(knobs)[:, self.layout.columns[agent]]
-        return np.concatenate([own, self._context(score, step)], axis=1)
+        return np.concatenate([own, self._context(score, clock)], axis=1)
 
-    def global_state(self, knobs, score, step):
-        return np.concatenate([self.layout.normalise(knobs), self._context(score, step)], axis=1)
+    def global_state(self, knobs, score, clock):
+        return np.concatenate([self.layout.normalise(knobs), self._context(score, clock)], axis=1)
 
     # ---- acting (decentralised) ---------------------------------------------------------------
-    def act(self, knobs, score, step):
-        """Every agent samples moves for its own knobs from its local observation only."""
+    def act(self, knobs, score, clock, active):
+        """Every active agent samples one action from its local observation only (the others leave their
+        knobs alone); returns the joint move."""
         proposal = knobs.copy()
-        actions, logprobs = {}, {}
+        actions, logprobs, entropy = {}, {}, []
         with torch.no_grad():
             for agent in self.layout.agents:
-                obs = torch.from_numpy(self.local_observation(agent, knobs, score, step))
-                probs = torch.softmax(self.actors[agent].logits(obs), dim=-1)
-                flat = probs.reshape(-1, N_MOVES)
-                action = torch.multinomial(flat, 1, generator=self.torch_rng).view(probs.shape[:2])
-                logprobs[agent] = torch.log(probs.gather(-1, action.unsqueeze(-1)).squeeze(-1)).sum(-1).numpy()
-                cols = self.layout.columns[agent]
-                step_size = np.take_along_axis(self.moves[cols][None, :, :], action.numpy()[:, :, None], 2)[:, :, 0]
-                proposal[:, cols] = np.clip(knobs[:, cols] + step_size, 0, self.layout.dims[cols] - 1)
+                if agent not in active:
+                    actions[agent] = np.zeros(len(knobs), dtype=np.int64)
+                    logprobs[agent] = np.zeros(len(knobs), dtype=np.float32)
+                    continue
+                obs = torch.from_numpy(self.local_observation(agent, knobs, score, clock))
+                dist = torch.distributions.Categorical(logits=self.actors[agent](obs))
+                action = torch.multinomial(dist.probs, 1, generator=self.torch_rng).squeeze(-1)
+                logprobs[agent] = dist.log_prob(action).numpy()
+                entropy.append(float(dist.entropy().mean()) / np.log(len(self.actions[agent])))
+                which, value = self.actions[agent][action.numpy()].T
+                moving = which >= 0
+                proposal[np.flatnonzero(moving), self.layout.columns[agent][which[moving]]] = value[moving]
                 actions[agent] = action.numpy()
-        return proposal, actions, logprobs
+        return proposal, actions, logprobs, float(np.mean(entropy))
 
     # ---- one exploration round ----------------------------------------------------------------
-    def explore(self, starts, score_fn, valid_fn):
-        """Walk from ``starts`` (knob matrix) for ``horizon`` steps, learn from it, return what was seen.
+    def explore(self, starts, score_fn, valid_fn, is_new, budget, active=None, horizon=None):
+        """Walk from ``starts`` (knob matrix) until ``budget`` distinct configs were scored or the horizon
+        ends; learn from it (unless frozen); return the :class:`Walk`.
 
-        ``score_fn(knob_matrix) -> predicted normalised throughput``; ``valid_fn(knob_matrix) -> bool``.
-        Returns (knob matrix of every config reached, their predicted scores).
+        ``score_fn(knob_matrix) -> scores`` (the cost model; called only on configs not scored yet this
+        round), ``valid_fn(knob_matrix) -> bool``, ``is_new(indexes) -> bool`` (not measured before).
+        ``active``: the agents that act (default all); the others keep their knobs, so a walk of one agent
+        explores its own knobs around the starts, with everything else held where it is. ``horizon``:
+        steps of this walk (default the settings'; the time step the agents observe is step / horizon).
         """
-        s = self.settings
+        s, layout = self.settings, self.layout
+        horizon = horizon or s.horizon
+        active = tuple(layout.agents if active is None else active)
         knobs = np.array(starts, dtype=np.int64)
-        score = np.asarray(score_fn(knobs), dtype=np.float32)
-        per_agent = lambda: {a: [] for a in self.layout.agents}  # noqa: E731
+        seen = {}  # index -> score, in the order first reached
+        start_index = layout.to_index(knobs)
+        for index, value in zip(start_index.tolist(), np.asarray(score_fn(knobs), dtype=np.float32).tolist()):
+            seen.setdefault(index, value)
+        starts_seen = set(seen)
+        score = np.array([seen[i] for i in start_index.tolist()], dtype=np.float32)
+        per_agent = lambda: {a: [] for a in layout.agents}  # noqa: E731
         buffer = {"state": [], "reward": [], "obs": per_agent(), "action": per_agent(), "logprob": per_agent()}
-        seen_knobs, seen_scores = [knobs], [score]
-        for step in range(s.horizon):
-            buffer["state"].append(self.global_state(knobs, score, step))
-            for agent in self.layout.agents:
-                buffer["obs"][agent].append(self.local_observation(agent, knobs, score, step))
-            proposal, actions, logprob = self.act(knobs, score, step)
+        entropies = []
+        for step in range(horizon):
+            if len(seen) >= budget:
+                break
+            clock = step / horizon
+            buffer["state"].append(self.global_state(knobs, score, clock))
+            for agent in layout.agents:
+                buffer["obs"][agent].append(self.local_observation(agent, knobs, score, clock))
+            proposal, actions, logprob, entropy = self.act(knobs, score, clock, active)
+            entropies.append(entropy)
             valid = np.asarray(valid_fn(proposal), dtype=bool)
-            knobs = np.where(valid[:, None], proposal, knobs)
-            new_score = score.copy()
-            if valid.any():
-                new_score[valid] = score_fn(knobs[valid])
-            reward = new_score - s.invalid_penalty * (~valid)
-            score = new_score
+            moved = np.where(valid[:, None], proposal, knobs)
+            # New configs are admitted in walker order while the budget lasts; a walker whose new config
+            # does not fit stays where it is. A config two walkers reach at once rewards the first.
+            first, admitted = np.zeros(len(knobs), dtype=bool), []
+            for w, i in enumerate(layout.to_index(moved).tolist()):
+                if i not in seen and i not in admitted and len(seen) + len(admitted) < budget:
+                    admitted.append(i)
+                    first[w] = True
+                elif i not in seen and i not in admitted:
+                    moved[w] = knobs[w]
+            knobs = moved
+            index = layout.to_index(knobs)
+            if admitted:
+                seen.update(zip(admitted, np.asarray(score_fn(layout.to_knobs(admitted)), dtype=np.float32).tolist()))
+            novel = first & np.asarray(is_new(index), dtype=bool)
+            score = np.array([seen[i] for i in index.tolist()], dtype=np.float32)
+            reward = np.where(novel, score, 0.0) - s.invalid_penalty * (~valid)
             buffer["reward"].append(reward.astype(np.float32))
-            for agent in self.layout.agents:
+            for agent in layout.agents:
                 buffer["action"][agent].append(actions[agent])
                 buffer["logprob"][agent].append(logprob[agent])
-            seen_knobs.append(knobs[valid])
-            seen_scores.append(score[valid])
-        final_state = self.global_state(knobs, score, s.horizon)
-        self._update(buffer, final_state)
+        if self.learning and buffer["reward"]:
+            self._update(buffer, self.global_state(knobs, score, len(buffer["reward"]) / horizon), active)
         self.rounds += 1
-        return np.concatenate(seen_knobs), np.concatenate(seen_scores)
+        indexes = np.fromiter(seen, dtype=np.int64, count=len(seen))
+        return Walk(layout.to_knobs(indexes), np.fromiter(seen.values(), dtype=np.float32, count=len(seen)),
+                    np.isin(indexes, list(starts_seen)), float(np.mean(entropies)) if entropies else 1.0)
 
     # ---- learning (centralised critic) --------------------------------------------------------
-    def _update(self, buffer, final_state):
+    def _update(self, buffer, final_state, active):
         s = self.settings
-        with _single_torch_thread():
+        steps = len(buffer["reward"])
+        with single_torch_thread():
             states = torch.from_numpy(np.stack(buffer["state"]))  # [T, W, state_dim]
             rewards = torch.from_numpy(np.stack(buffer["reward"]))  # [T, W]
             with torch.no_grad():
                 values = self.critic(states)
                 next_value = self.critic(torch.from_numpy(final_state))
-            # GAE over a fixed horizon: the last step bootstraps from the critic (truncation, not termination).
+            # GAE over a truncated walk: the last step bootstraps from the critic.
             advantages = torch.zeros_like(rewards)
             last_gae = torch.zeros_like(next_value)
-            for t in reversed(range(s.horizon)):
-                following = next_value if t == s.horizon - 1 else values[t + 1]
+            for t in reversed(range(steps)):
+                following = next_value if t == steps - 1 else values[t + 1]
                 delta = rewards[t] + s.gamma * following - values[t]
                 last_gae = delta + s.gamma * s.gae_lambda * last_gae
                 advantages[t] = last_gae
@@ -212,11 +260,12 @@ class MultiAgentExplorer:
             flat_adv, flat_ret = advantages.reshape(n), returns.reshape(n)
 
             def flat(key, agent):
-                return torch.from_numpy(np.stack(buffer[key][agent])).reshape(n, -1)
+                stacked = np.stack(buffer[key][agent])  # [T, W, ...]
+                return torch.from_numpy(stacked.reshape(n, *stacked.shape[2:]))
 
-            flat_obs = {a: flat("obs", a) for a in self.layout.agents}
-            flat_act = {a: flat("action", a) for a in self.layout.agents}
-            flat_old = {a: flat("logprob", a).squeeze(-1) for a in self.layout.agents}
+            flat_obs = {a: flat("obs", a) for a in active}
+            flat_act = {a: flat("action", a) for a in active}
+            flat_old = {a: flat("logprob", a) for a in active}
             batch = max(1, n // s.minibatches)
             for _ in range(s.epochs):
                 order = torch.from_numpy(self.np_rng.permutation(n))
@@ -226,16 +275,59 @@ class MultiAgentExplorer:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(mb) > 1 else adv
                     # MAPPO: every agent clips its own ratio against the shared, critic-based advantage.
                     pg_loss, entropy = 0.0, 0.0
-                    for agent in self.layout.agents:
-                        dist = torch.distributions.Categorical(logits=self.actors[agent].logits(flat_obs[agent][mb]))
-                        ratio = (dist.log_prob(flat_act[agent][mb]).sum(-1) - flat_old[agent][mb]).exp()
+                    for agent in active:  # an agent that did not act has nothing to learn from this walk
+                        dist = torch.distributions.Categorical(logits=self.actors[agent](flat_obs[agent][mb]))
+                        ratio = (dist.log_prob(flat_act[agent][mb]) - flat_old[agent][mb]).exp()
                         clipped = ratio.clamp(1 - s.clip_coef, 1 + s.clip_coef)
                         pg_loss = pg_loss + torch.max(-adv * ratio, -adv * clipped).mean()
-                        entropy = entropy + dist.entropy().sum(-1).mean()
+                        entropy = entropy + dist.entropy().mean()
                     v_loss = 0.5 * ((self.critic(flat_states[mb]) - flat_ret[mb]) ** 2).mean()
                     loss = pg_loss - s.ent_coef * entropy + s.vf_coef * v_loss
                     self.optimizer.zero_grad()
                     loss.backward()
-                    nn.utils.clip_grad_norm_(list(self.actors.parameters()) + list(self.critic.parameters()),
-                                             s.max_grad_norm)
+                    nn.utils.clip_grad_norm_(self._parameters(), s.max_grad_norm)
                     self.optimizer.step()
+
+
+class HardwareLeader:
+    """The hardware agent's choice of a whole hardware configuration, learnt from real measurements.
+
+    One categorical per hardware knob (a stateless policy: the hardware does not depend on a state);
+    every round it proposes hardware, the software agents walk the cost model for that hardware's best
+    schedule, and the measured throughput of that schedule (relative to the best so far) is the
+    hardware agent's reward: REINFORCE with a running-mean baseline. So the hardware is explored by a
+    policy that learns which hardware pays off when measured, not by the cost model's guess alone.
+    ``learning=False`` keeps the uniform policy (the frozen ablation).
+    """
+
+    def __init__(self, dims, seed=0, learning_rate=0.5, baseline_decay=0.9, learning=True):
+        self.dims = [int(d) for d in dims]
+        self.logits = [np.zeros(d) for d in self.dims]
+        self.rng = np.random.default_rng([int(seed), 1])
+        self.learning_rate, self.baseline_decay, self.learning = learning_rate, baseline_decay, learning
+        self.baseline = None
+
+    def probabilities(self):
+        return [np.exp(l - l.max()) / np.exp(l - l.max()).sum() for l in self.logits]
+
+    def sample(self, n):
+        """``n`` hardware choices: rows of value indexes, one column per hardware knob."""
+        probs = self.probabilities()
+        return np.stack([self.rng.choice(len(p), size=n, p=p) for p in probs], axis=1)
+
+    def learn(self, choice, reward):
+        if not self.learning:
+            return
+        if self.baseline is None:
+            self.baseline = reward
+        advantage = reward - self.baseline
+        for logits, p, value in zip(self.logits, self.probabilities(), choice):
+            grad = -p
+            grad[value] += 1.0  # d log p(value) / d logits
+            logits += self.learning_rate * advantage * grad
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
+
+    def entropy_ratio(self):
+        ratios = [-(p * np.log(np.maximum(p, 1e-12))).sum() / np.log(len(p)) for p in self.probabilities()
+                  if len(p) > 1]
+        return float(np.mean(ratios)) if ratios else 1.0

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the lowest versions setup.cfg's ranges admit that are installable here (numpy 1.23.5 with
+# xgboost 1.7.0; torch stays at the one CPU wheel this install uses) into .venv-ranges, beside the TVM
+# of .venv (run `make install` first), and runs the engine, tuner and replay tests there.
+# The highest versions the ranges admit (numpy 1.26.4, xgboost 1.7.6) are the install's own: `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=versions.env
+source scripts/versions.env
+LOW=(numpy==1.23.5 xgboost==1.7.0.post0)
+VENV=.venv-ranges
+[ -x .venv/bin/python ] || { echo "check_dependency_ranges: run make install first" >&2; exit 1; }
+rm -rf "$VENV"
+"python${PYTHON_VERSION}" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" "torch==$(sed -n 's/^torch==//p' constraints.txt)"
+"${PIP[@]}" "${LOW[@]}" $TVM_RUNTIME_DEPS hypothesis
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "$(cd .venv/tvm-fork && pwd)" > "$SITE/hhb_tvm_fork.pth"   # the patched TVM of .venv
+"${PIP[@]}" --no-deps --no-build-isolation -e .
+"$VENV/bin/python" -c 'import numpy, xgboost, torch; print("versions:", numpy.__version__, xgboost.__version__, torch.__version__)'
+"$VENV/bin/python" -m tvm_arco_plugin.selfcheck
+"$VENV/bin/python" -m pytest -q -m "not slow" tests/test_engine.py tests/test_tuner.py tests/test_records_and_replay.py
