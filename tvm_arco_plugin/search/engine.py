@@ -9,12 +9,15 @@ supplies both. One call of :meth:`ARCOSearch.propose` does:
 2. otherwise, when enough new measurements arrived since the last round, a new round of candidates,
    with a fixed budget of cost-model evaluations (``candidates_per_round``):
    - the best unmeasured candidates of earlier rounds (the elite) are scored again;
-   - the rest of the budget goes to the agents' walks (``marl.MultiAgentExplorer``), which start from
-     the best measured configs, the elite and random configs, and score every config they reach;
+   - the rest of the budget goes to the agents' walks (``marl.MultiAgentExplorer``): long walks from
+     the best measured configs and the elite, short ones from random configs; every config they reach
+     is scored, and with a hardware agent, its own proposals (``marl.HardwareLeader``) join them;
    - on a space no larger than the budget, every unmeasured config is scored instead: nothing is
      left to search for, and walks could only find fewer;
-3. Confidence Sampling over the round's unmeasured candidates picks the batch; each slot is, with a
-   small probability, a uniformly random unmeasured config instead (the exploration share).
+3. Confidence Sampling over the round's unmeasured candidates picks the batch, after the measurements
+   a round owes to the hardware agent, to the global walks and to knob values never seen working
+   (the last two only once the best measured config stopped improving); each slot is, with a
+   probability that defaults to 0, a uniformly random unmeasured config instead.
 
 Two ablations run the same loop with one mechanism removed (``SearchSettings``):
 ``candidate_source="random"`` spends the walks' budget on uniformly random valid configs (no agents),
@@ -328,9 +331,10 @@ class ARCOSearch:
         """One exploration round of the agents -> (unmeasured configs they scored, scores, groups).
 
         Joint walks (every agent acts) start from the best measured configs, the elite and random
-        configs: group 0. With a hardware agent, it also proposes ``leader_proposals`` hardware configs
-        from its policy; for each, the software agents walk alone (the hardware held) from the best
-        measured and elite schedules put on that hardware: group k > 0, one measurement each."""
+        configs: group 0; short walks from random configs: ``GLOBAL_GROUP``, owed ``global_slots``
+        measurements per round once the search stalls. With a hardware agent, it also proposes
+        ``leader_proposals`` hardware configs from its policy, each with the best measured config's
+        schedule: group k > 0, one measurement each, whose result is that agent's reward."""
         s, layout, measured = self.settings, self.layout, self.measured
         walkers = s.ppo.walkers
         ranked_elite = elite[np.argsort(-elite_scores, kind="stable")].tolist()

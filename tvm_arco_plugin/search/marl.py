@@ -292,11 +292,11 @@ class MultiAgentExplorer:
 class HardwareLeader:
     """The hardware agent's choice of a whole hardware configuration, learnt from real measurements.
 
-    One categorical per hardware knob (a stateless policy: the hardware does not depend on a state);
-    every round it proposes hardware, the software agents walk the cost model for that hardware's best
-    schedule, and the measured throughput of that schedule (relative to the best so far) is the
-    hardware agent's reward: REINFORCE with a running-mean baseline. So the hardware is explored by a
-    policy that learns which hardware pays off when measured, not by the cost model's guess alone.
+    One categorical per hardware knob (a stateless policy: the hardware does not depend on a state).
+    Every round it proposes hardware; the engine measures the best measured config's schedule on that
+    hardware, and the measured throughput (relative to the best so far) is the hardware agent's reward:
+    REINFORCE with a running-mean baseline. So the hardware is explored by a policy that learns which
+    hardware pays off when measured, not by the cost model's guess alone.
     ``learning=False`` keeps the uniform policy (the frozen ablation).
     """
 
