@@ -49,20 +49,6 @@ def throughput(task, result):
     return task.flop / np.mean(result.costs) if result.error_no == 0 else 0.0
 
 
-class Surrogate:
-    """What the engine sees of the cost model: ``surrogate(indexes)`` -> expected (normalised) throughput,
-    ``surrogate.chance(indexes)`` -> the chance each config works at all."""
-
-    def __init__(self, tuner):
-        self.tuner = tuner
-
-    def __call__(self, indexes):
-        return self.tuner._predict(indexes)  # pylint: disable=protected-access
-
-    def chance(self, indexes):
-        return self.tuner._chance(indexes)  # pylint: disable=protected-access
-
-
 class ARCOTuner(Tuner):
     """Multi-agent RL tuner (ARCO, arXiv 2407.08192) for AutoTVM.
 
@@ -128,7 +114,7 @@ class ARCOTuner(Tuner):
 
     def next_batch(self, batch_size):
         tic = time.time()
-        surrogate = Surrogate(self) if self._model_ready else None
+        surrogate = self._predict if self._model_ready else None
         self._retry = [i for i in self._retry if i not in self.search.measured]
         indexes = self._retry[:batch_size]
         if len(indexes) < batch_size:
@@ -253,13 +239,6 @@ class ARCOTuner(Tuner):
         if self._validity_ready:
             expected = expected * np.clip(self.validity_model.predict(indexes), 0.0, 1.0)
         return expected
-
-    def _chance(self, indexes):
-        if not self._validity_ready:
-            return np.ones(len(indexes))
-        indexes = [int(i) for i in indexes]
-        self._fill_knob_features(indexes)
-        return np.clip(self.validity_model.predict(indexes), 0.0, 1.0)
 
     def _fill_knob_features(self, indexes):
         # Knob features are pure Python; computing them here avoids a process-pool round trip for each
