@@ -115,7 +115,6 @@ class ZigZagRunner(Runner):
         self.evaluator = evaluator or ZigZagEvaluator()
         self.budget = budget or ResourceBudget()
         self.evaluations = 0
-        self.measured = []  # (MeasureInput, MeasureResult) of every evaluation, in order
         self.details = {}  # (task args, config index) -> the evaluator's breakdown
 
     def get_build_kwargs(self):
@@ -134,12 +133,9 @@ class ZigZagRunner(Runner):
                 raise InvalidSchedule(f"hardware over budget: {problem}")
             result = self.evaluator.evaluate(hw, layer_of(inp.task), **schedule)
         except InvalidSchedule as err:
-            out = MeasureResult(("zigzag", err), MeasureErrorNo.RUNTIME_DEVICE, time.time() - tic, time.time())
-        else:
-            self.details[(inp.task.args, inp.config.index)] = result
-            out = MeasureResult((result["seconds"],), 0, time.time() - tic, time.time())
-        self.measured.append((inp, out))
-        return out
+            return MeasureResult(("zigzag", err), MeasureErrorNo.RUNTIME_DEVICE, time.time() - tic, time.time())
+        self.details[(inp.task.args, inp.config.index)] = result
+        return MeasureResult((result["seconds"],), 0, time.time() - tic, time.time())
 
 
 def zigzag_measure_option(evaluator=None, budget=None, n_parallel=8):

@@ -36,9 +36,9 @@ from .knobs import KnobLayout
 from .knobs import HARDWARE
 from .marl import HardwareLeader, MultiAgentExplorer, PPOSettings
 
-# Where a proposed config came from: the initial design, a walk (reached by an agents' move), a walk's
-# start (a random or elite config the walk began at), the random candidates of the no-agents ablation,
-# the whole space (when it fits the budget), the exploration share, or a resumed log's retry.
+# Where a proposed config came from: the initial design, a walk (reached by an agents' move, or proposed
+# by the hardware agent), a walk's start (a random or elite config the walk began at), the random
+# candidates of the no-agents ablation, the whole space (when it fits the budget), or the exploration share.
 SOURCES = ("init", "walk", "start", "random", "exhaustive", "explore")
 GLOBAL_GROUP = 1000  # candidate group of the walks from random configs (groups 1.. are the hardware agent's)
 
@@ -113,13 +113,14 @@ class ARCOSearch:
             self.leader = HardwareLeader(layout.dims[layout.columns[HARDWARE]], seed=seed,
                                          learning=self.settings.learning)
         self.leader_pending = {}  # config index -> the hardware choice it was proposed for
-        self.leader_entropy_per_round = []
         self.measured = {}  # index -> throughput (0 for failures)
         self.source = {}  # index -> where it came from (SOURCES), for every config proposed or scored
         self.measured_source = {}  # index -> source, for the configs this search proposed and saw measured
         self.candidates = np.zeros(0, dtype=np.int64)  # this round's unmeasured candidates ...
         self.candidate_scores = np.zeros(0)  # ... their scores ...
-        self.candidate_group = np.zeros(0, dtype=np.int64)  # ... and who found them: 0 joint, k > 0 agent k's solo
+        # ... and who found them: 0 the elite and local walks, 1..leader_proposals the hardware agent's
+        # proposals, GLOBAL_GROUP the walks from random configs
+        self.candidate_group = np.zeros(0, dtype=np.int64)
         self.quota = {}  # group -> measurements it is still owed this round
         self.leader_choice = {}  # group -> the hardware agent's choice behind it
         self.elite = []
@@ -228,7 +229,8 @@ class ARCOSearch:
             self.candidates, self.candidate_group = self.candidates[keep], self.candidate_group[keep]
             self.candidate_scores = np.asarray(surrogate(self.candidates), dtype=np.float64)
         batch = []
-        # Each agent's solo candidates first, as many as the round still owes it; the joint pool fills the rest.
+        # The groups the round owes measurements to first (hardware proposals, global walks); the rest from
+        # group 0, then from every candidate.
         for group in sorted(g for g, owed in self.quota.items() if owed > 0):
             take = min(self.quota[group], n - len(batch))
             picked = self._confidence_pick(self.candidate_group == group, take, exclude=batch)
@@ -270,7 +272,6 @@ class ARCOSearch:
         for k, (worked, tries) in enumerate(zip(self.value_counts, self.coverage_tries)):
             if worked[knobs[best, k]] == 0:
                 tries[knobs[best, k]] += 1
-        self._tag([int(self.candidates[best])], self.source.get(int(self.candidates[best]), "walk"))
         return [int(self.candidates[best])]
 
     def _confidence_pick(self, among, n, exclude=()):
@@ -339,7 +340,7 @@ class ARCOSearch:
         walkers = s.ppo.walkers
         ranked_elite = elite[np.argsort(-elite_scores, kind="stable")].tolist()
 
-        def walk(starts, walk_budget, active=None, horizon=None, width=walkers):
+        def walk(starts, walk_budget, horizon=None, width=walkers):
             starts = (starts * (width // max(len(starts), 1) + 1))[:width]
             self._tag(starts, "start")
             found = self.explorer.explore(
@@ -347,7 +348,7 @@ class ARCOSearch:
                 score_fn=lambda knobs: surrogate(layout.to_index(knobs)),
                 valid_fn=lambda knobs: self.validity(layout.to_index(knobs)),
                 is_new=lambda indexes: np.array([int(i) not in measured for i in indexes], dtype=bool),
-                budget=walk_budget, active=active, horizon=horizon)
+                budget=walk_budget, horizon=horizon)
             indexes = layout.to_index(found.knobs)
             self._tag(indexes[found.from_start].tolist(), "start")
             self._tag(indexes[~found.from_start].tolist(), "walk")
@@ -394,7 +395,6 @@ class ARCOSearch:
                               np.array([k], dtype=np.int64)))
                 self.quota[k] = 1
                 self.leader_choice[k] = choice
-            self.leader_entropy_per_round.append((len(measured), self.leader.entropy_ratio()))
         self.entropy_per_round.append((len(measured), float(np.mean(entropies))))
         indexes, scores, groups = (np.concatenate(parts) for parts in zip(*found))
         elite_set = set(elite.tolist())

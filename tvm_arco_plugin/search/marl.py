@@ -151,17 +151,12 @@ class MultiAgentExplorer:
         return np.concatenate([self.layout.normalise(knobs), self._context(score, clock)], axis=1)
 
     # ---- acting (decentralised) ---------------------------------------------------------------
-    def act(self, knobs, score, clock, active):
-        """Every active agent samples one action from its local observation only (the others leave their
-        knobs alone); returns the joint move."""
+    def act(self, knobs, score, clock):
+        """Every agent samples one action from its local observation only; returns the joint move."""
         proposal = knobs.copy()
         actions, logprobs, entropy = {}, {}, []
         with torch.no_grad():
             for agent in self.layout.agents:
-                if agent not in active:
-                    actions[agent] = np.zeros(len(knobs), dtype=np.int64)
-                    logprobs[agent] = np.zeros(len(knobs), dtype=np.float32)
-                    continue
                 obs = torch.from_numpy(self.local_observation(agent, knobs, score, clock))
                 dist = torch.distributions.Categorical(logits=self.actors[agent](obs))
                 action = torch.multinomial(dist.probs, 1, generator=self.torch_rng).squeeze(-1)
@@ -174,19 +169,17 @@ class MultiAgentExplorer:
         return proposal, actions, logprobs, float(np.mean(entropy))
 
     # ---- one exploration round ----------------------------------------------------------------
-    def explore(self, starts, score_fn, valid_fn, is_new, budget, active=None, horizon=None):
+    def explore(self, starts, score_fn, valid_fn, is_new, budget, horizon=None):
         """Walk from ``starts`` (knob matrix) until ``budget`` distinct configs were scored or the horizon
         ends; learn from it (unless frozen); return the :class:`Walk`.
 
         ``score_fn(knob_matrix) -> scores`` (the cost model; called only on configs not scored yet this
         round), ``valid_fn(knob_matrix) -> bool``, ``is_new(indexes) -> bool`` (not measured before).
-        ``active``: the agents that act (default all); the others keep their knobs, so a walk of one agent
-        explores its own knobs around the starts, with everything else held where it is. ``horizon``:
+        ``horizon``:
         steps of this walk (default the settings'; the time step the agents observe is step / horizon).
         """
         s, layout = self.settings, self.layout
         horizon = horizon or s.horizon
-        active = tuple(layout.agents if active is None else active)
         knobs = np.array(starts, dtype=np.int64)
         seen = {}  # index -> score, in the order first reached
         start_index = layout.to_index(knobs)
@@ -204,7 +197,7 @@ class MultiAgentExplorer:
             buffer["state"].append(self.global_state(knobs, score, clock))
             for agent in layout.agents:
                 buffer["obs"][agent].append(self.local_observation(agent, knobs, score, clock))
-            proposal, actions, logprob, entropy = self.act(knobs, score, clock, active)
+            proposal, actions, logprob, entropy = self.act(knobs, score, clock)
             entropies.append(entropy)
             valid = np.asarray(valid_fn(proposal), dtype=bool)
             moved = np.where(valid[:, None], proposal, knobs)
@@ -229,14 +222,14 @@ class MultiAgentExplorer:
                 buffer["action"][agent].append(actions[agent])
                 buffer["logprob"][agent].append(logprob[agent])
         if self.learning and buffer["reward"]:
-            self._update(buffer, self.global_state(knobs, score, len(buffer["reward"]) / horizon), active)
+            self._update(buffer, self.global_state(knobs, score, len(buffer["reward"]) / horizon))
         self.rounds += 1
         indexes = np.fromiter(seen, dtype=np.int64, count=len(seen))
         return Walk(layout.to_knobs(indexes), np.fromiter(seen.values(), dtype=np.float32, count=len(seen)),
                     np.isin(indexes, list(starts_seen)), float(np.mean(entropies)) if entropies else 1.0)
 
     # ---- learning (centralised critic) --------------------------------------------------------
-    def _update(self, buffer, final_state, active):
+    def _update(self, buffer, final_state):
         s = self.settings
         steps = len(buffer["reward"])
         with single_torch_thread():
@@ -263,9 +256,10 @@ class MultiAgentExplorer:
                 stacked = np.stack(buffer[key][agent])  # [T, W, ...]
                 return torch.from_numpy(stacked.reshape(n, *stacked.shape[2:]))
 
-            flat_obs = {a: flat("obs", a) for a in active}
-            flat_act = {a: flat("action", a) for a in active}
-            flat_old = {a: flat("logprob", a) for a in active}
+            agents = self.layout.agents
+            flat_obs = {a: flat("obs", a) for a in agents}
+            flat_act = {a: flat("action", a) for a in agents}
+            flat_old = {a: flat("logprob", a) for a in agents}
             batch = max(1, n // s.minibatches)
             for _ in range(s.epochs):
                 order = torch.from_numpy(self.np_rng.permutation(n))
@@ -275,7 +269,7 @@ class MultiAgentExplorer:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(mb) > 1 else adv
                     # MAPPO: every agent clips its own ratio against the shared, critic-based advantage.
                     pg_loss, entropy = 0.0, 0.0
-                    for agent in active:  # an agent that did not act has nothing to learn from this walk
+                    for agent in agents:
                         dist = torch.distributions.Categorical(logits=self.actors[agent](flat_obs[agent][mb]))
                         ratio = (dist.log_prob(flat_act[agent][mb]) - flat_old[agent][mb]).exp()
                         clipped = ratio.clamp(1 - s.clip_coef, 1 + s.clip_coef)
