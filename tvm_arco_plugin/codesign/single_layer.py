@@ -26,6 +26,7 @@ import os
 import time
 
 from ..checks import OneLineParser, check_writable, parser_checks
+from ..tuner import throughput
 from .accelerator import HW_CHOICES, NETWORK_LAYERS, ResourceBudget, hardware_from_knobs
 from .template import BLOCK_COUNTS, ZigZagBuilder, ZigZagRunner, create_task
 from .zigzag_model import InvalidSchedule, ZigZagEvaluator, divisors
@@ -73,10 +74,6 @@ def subspace_optimum(layer, network, evaluator, optima_path):
     return optima[key]
 
 
-def flops_of(inp, res):
-    return inp.task.flop / res.costs[0] if res.error_no == 0 else 0.0
-
-
 def main(argv=None):
     from .. import bench
 
@@ -120,8 +117,8 @@ def main(argv=None):
             for seed in range(args.seeds):
                 tic = time.time()
                 option = {"builder": ZigZagBuilder(n_parallel=8), "runner": ZigZagRunner(evaluator)}
-                run = bench.run_tuner(task, tuner, budgets[-1], seed, option, flops_of, features="knob",
-                                      expect_errors=True)
+                run = bench.run_tuner(task, tuner, budgets[-1], seed, option,
+                                      lambda inp, res: throughput(inp.task, res), features="knob", expect_errors=True)
                 entry["runs"][tuner].append(run)
                 best = max(run.flops) if len(run.flops) else 0.0
                 print(f"{name} {tuner} seed {seed}: {best / entry['optimum']:.3f} of the sub-space optimum "
