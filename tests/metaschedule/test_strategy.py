@@ -1,0 +1,74 @@
+"""The strategy's contract, driven step by step as MetaSchedule's task scheduler drives it, with
+measurements from a deterministic function of each candidate's decisions (no building or running):
+proposals depend only on the seed and the measurements."""
+import math
+
+import numpy as np
+
+import pytest
+
+from tvm_arco_plugin.metaschedule import ARCOSearchStrategy
+from tvm_arco_plugin.metaschedule.space import PERFECT_TILE, is_sampling
+
+from helpers import ms, tune_context
+
+
+def pretend_seconds(candidate):
+    """A fixed 'run time' per schedule: tiles near 8x32 and unrolling are fast, as on a real CPU."""
+    trace = candidate.sch.trace
+    cost = 1.0
+    for inst in trace.insts:
+        if not is_sampling(inst):
+            continue
+        decision = trace.decisions[inst]
+        if inst.kind.name == PERFECT_TILE:
+            factors = [int(f) for f in decision]
+            cost *= 1 + abs(math.log2(factors[-1]) - 3) + 0.5 * abs(math.log2(max(factors[0], 1)) - 2)
+        else:
+            cost *= 1 + 0.1 * int(decision)
+    return 1e-4 * cost
+
+
+def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False):
+    context = tune_context(mod)
+    strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512)
+    strategy._initialize_with_tune_context(context)
+    strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, None)
+    proposed = []
+    while True:
+        candidates = strategy.generate_measure_candidates()
+        if candidates is None:
+            break
+        assert len(candidates) > 0
+        proposed.append([str(c.sch.trace) for c in candidates])
+        results = [ms.runner.RunnerResult(None, "pretend build failure") if failing(c)
+                   else ms.runner.RunnerResult([pretend_seconds(c)], None) for c in candidates]
+        strategy.notify_runner_results(candidates, results)
+    strategy.post_tuning()
+    return proposed, strategy
+
+
+def test_same_seed_and_measurements_give_the_same_candidates(matmul_128):
+    first, strategy = drive(matmul_128, seed=3)
+    second, _ = drive(matmul_128, seed=3)
+    other, _ = drive(matmul_128, seed=4)
+    assert sum(map(len, first)) == 48
+    assert first == second
+    assert first != other
+    flat = [t for batch in first for t in batch]
+    assert len(set(flat)) == len(flat)  # nothing measured twice
+    assert len(strategy.stats.measured) == 48
+
+
+def test_search_moves_to_faster_configs_than_its_initial_design(matmul_128):
+    proposed, strategy = drive(matmul_128, seed=0, trials=64)
+    seconds = [s for _, _, _, s in strategy.stats.measured]
+    assert float(np.median(seconds[-16:])) < 0.8 * float(np.median(seconds[:16]))
+
+
+def test_every_candidate_failing_stops_the_task_with_a_reason(matmul_128):
+    proposed, strategy = drive(matmul_128, seed=0, trials=64, failing=lambda c: True)
+    assert len(proposed) == strategy.max_failed_batches < 4
+    assert len(strategy.stats.stopped) == 1
+    assert "every candidate failed to build or run" in strategy.stats.stopped[0][1]
+    assert "pretend build failure" in strategy.stats.stopped[0][1]

@@ -1,0 +1,182 @@
+"""Live MetaSchedule benchmark: ARCOSearchStrategy against EvolutionarySearch and replay-trace.
+
+    python -m tvm_arco_plugin.metaschedule.bench --workloads matmul_512,resnet18_conv2d_56 \\
+        --strategies arco,evolutionary,replay-trace --seeds 0,1,2 --budget 256 --out ms_bench.json
+
+Every run is a real ``ms.tune_tir`` on this machine (LocalBuilder with the tensor-intrinsics
+initializer, LocalRunner), the same trials per iteration, database, cost model and task scheduler for
+every strategy. The JSON keeps, per run, the best GFLOP/s after every trial (in measurement order),
+the strategy's own time, and the whole run's time; it is rewritten after every run, so an interrupted
+benchmark keeps what it finished. ``--plot`` draws the best-so-far curves.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ._tvm import require_metaschedule
+from .workloads import WORKLOADS, default_target, workload
+
+STRATEGIES = ("arco", "evolutionary", "replay-trace")
+
+
+def _recorder(ms, sink):
+    from tvm.ir.utils import derived_object
+
+    @derived_object
+    class RecordRunTimes(ms.measure_callback.PyMeasureCallback):
+        """Run times in measurement order (the database keeps records sorted by run time)."""
+
+        def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
+            from .strategy import run_seconds
+
+            sink.extend(run_seconds(r) for r in runner_results)
+
+    return RecordRunTimes()
+
+
+def strategy_seconds(name, profile, arco_stats):
+    """Seconds spent inside the search strategy: ARCO counts its own; EvolutionarySearch reports its
+    phases to MetaSchedule's profiler (``EvoSearch/...`` scopes); replay-trace reports none."""
+    if name == "arco":
+        return arco_stats.search_seconds
+    scoped = [seconds for scope, seconds in profile.items() if scope.startswith("EvoSearch/") and scope.count("/") == 1]
+    scoped += [seconds for scope, seconds in profile.items() if scope.startswith("EvoSearch/Evolve/")]
+    return float(sum(scoped)) if scoped else None
+
+
+def run_one(workload_name, strategy_name, seed, budget, per_iter):
+    tvm, ms = require_metaschedule()
+    from .builder import local_builder
+    from .strategy import ARCOSearchStrategy
+
+    mod = workload(workload_name)
+    flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
+    arco = ARCOSearchStrategy(seed=seed) if strategy_name == "arco" else None
+    seconds = []
+    callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds)]
+    tic = time.time()
+    with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
+        ms.tune_tir(mod, default_target(), work_dir, max_trials_global=budget, num_trials_per_iter=per_iter,
+                    strategy=arco if arco is not None else strategy_name, builder=local_builder(),
+                    measure_callbacks=callbacks, seed=seed)
+        profile = {k: float(v) for k, v in profiler.get().items()}
+    best, curve = 0.0, []
+    for sec in seconds:
+        if sec is not None:
+            best = max(best, flops / sec / 1e9)
+        curve.append(best)
+    return {
+        "workload": workload_name, "strategy": strategy_name, "seed": seed, "budget": budget, "per_iter": per_iter,
+        "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
+        "strategy_seconds": strategy_seconds(strategy_name, profile, arco.stats if arco else None),
+        "total_seconds": time.time() - tic, "profile_seconds": profile,
+    }
+
+
+def best_at(run, trials):
+    curve = run["best_gflops_curve"][:trials]
+    return curve[-1] if curve else 0.0
+
+
+def trials_to_reach(run, target):
+    return next((i + 1 for i, v in enumerate(run["best_gflops_curve"]) if v >= target), None)
+
+
+def summarise(runs, budgets=(64, 128, 256), reference="evolutionary"):
+    """Per workload: mean best GFLOP/s at each budget per strategy; the trials ARCO needs to reach the
+    reference's best at the largest budget (per seed, as a share of that budget); time in the strategy
+    per trial."""
+    out = {}
+    for name in sorted({r["workload"] for r in runs}):
+        mine = [r for r in runs if r["workload"] == name]
+        row = {"best_gflops": {}, "strategy_seconds_per_trial": {}}
+        for strategy in sorted({r["strategy"] for r in mine}):
+            theirs = [r for r in mine if r["strategy"] == strategy]
+            row["best_gflops"][strategy] = {b: float(np.mean([best_at(r, b) for r in theirs])) for b in budgets}
+            timed = [r["strategy_seconds"] / len(r["best_gflops_curve"]) for r in theirs
+                     if r["strategy_seconds"] is not None and r["best_gflops_curve"]]
+            row["strategy_seconds_per_trial"][strategy] = float(np.mean(timed)) if timed else None
+        top = max(budgets)
+        ratios = []
+        for arco in (r for r in mine if r["strategy"] == "arco"):
+            ref = [r for r in mine if r["strategy"] == reference and r["seed"] == arco["seed"]]
+            if ref:
+                reached = trials_to_reach(arco, best_at(ref[0], top))
+                ratios.append((arco["seed"], None if reached is None else reached / top))
+        row["arco_trials_to_reference_best_at_%d" % top] = ratios
+        out[name] = row
+    return out
+
+
+def plot(runs, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({r["workload"] for r in runs})
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
+    colours = {"arco": "tab:red", "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
+    for ax, name in zip(axes[0], names):
+        for r in (r for r in runs if r["workload"] == name):
+            ax.plot(range(1, len(r["best_gflops_curve"]) + 1), r["best_gflops_curve"],
+                    color=colours.get(r["strategy"], "k"), alpha=0.7,
+                    label=r["strategy"] if r["seed"] == min(x["seed"] for x in runs) else None)
+        ax.set_title(name)
+        ax.set_xlabel("measured trials")
+        ax.set_ylabel("best GFLOP/s")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--budget", type=int, default=256)
+    parser.add_argument("--per-iter", type=int, default=64)
+    parser.add_argument("--out", required=True, help="JSON file; runs already in it are kept and not re-run")
+    parser.add_argument("--plot", help="PNG of the best-so-far curves")
+    args = parser.parse_args(argv)
+    workloads, strategies = args.workloads.split(","), args.strategies.split(",")
+    unknown = [w for w in workloads if w not in WORKLOADS and not (w.startswith("matmul_") and w[7:].isdigit())] + [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        parser.error(f"unknown workload or strategy: {', '.join(unknown)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
+    if args.budget < 1 or args.per_iter < 1:
+        parser.error("--budget and --per-iter must be positive")
+    runs = []
+    if os.path.exists(args.out):
+        with open(args.out, encoding="utf-8") as f:
+            runs = json.load(f).get("runs", [])
+    for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
+        for name in workloads:
+            for strategy in strategies:
+                if any(r["workload"] == name and r["strategy"] == strategy and r["seed"] == seed
+                       and r["budget"] == args.budget for r in runs):
+                    continue
+                print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
+                runs.append(run_one(name, strategy, seed, args.budget, args.per_iter))
+                result = {"machine": os.uname().machine, "runs": runs, "summary": summarise(runs)}
+                tmp = args.out + ".tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(result, f, indent=1)
+                os.replace(tmp, args.out)
+                if args.plot:
+                    plot(runs, args.plot)
+    print(json.dumps(summarise(runs), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""A MetaSchedule design space as knobs: each sampling instruction of its trace is one knob.
+
+MetaSchedule's candidates are replays of a design space's trace with other sampling decisions;
+ARCO's engine searches a mixed-radix space of knob indexes (``search.knobs.KnobLayout``). A
+:class:`TraceSpace` maps between the two:
+
+- ``SamplePerfectTile``: every perfect tiling of the loop's extent into the instruction's ``n``
+  factors (innermost factor within its ``max_innermost_factor``), enumerated, ordered;
+- ``SampleCategorical``: the index into its candidates (the decision MetaSchedule stores);
+- any other sampling instruction (``SampleComputeLocation``, ...): its decisions seen in seeded
+  replays where MetaSchedule samples it itself, plus the design space's own.
+
+A knob vector is replayed with ``Trace.apply_to_schedule`` and a decision provider, then checked by
+the task's postprocessors; a replay or postprocessor failure makes the config invalid.
+"""
+import itertools
+
+import numpy as np
+
+from ..search.knobs import Knob, KnobLayout, MAPPING, SCHEDULING
+from ._tvm import require_metaschedule
+
+PERFECT_TILE, CATEGORICAL = "SamplePerfectTile", "SampleCategorical"
+# Tilings map loops to the memory hierarchy (the mapping agent); unrolling, compute locations and any
+# other decision shape the loop nest (the scheduling agent). There is no hardware agent here.
+_AGENT_OF_KIND = {PERFECT_TILE: MAPPING}
+
+
+def is_sampling(inst):
+    return inst.kind.name.startswith("Sample")
+
+
+def perfect_tilings(extent, n, max_innermost_factor):
+    """All ways to write ``extent`` as an ordered product of ``n`` factors (outermost first) whose last
+    factor is at most ``max_innermost_factor`` (no limit if it is <= 0), in lexicographic order."""
+    divisors = [d for d in range(1, extent + 1) if extent % d == 0]
+
+    def rest(remaining, parts):
+        if parts == 1:
+            if max_innermost_factor <= 0 or remaining <= max_innermost_factor:
+                yield (remaining,)
+            return
+        for d in divisors:
+            if d > remaining:
+                break
+            if remaining % d == 0:
+                for tail in rest(remaining // d, parts - 1):
+                    yield (d,) + tail
+
+    return list(rest(extent, n))
+
+
+def _as_key(decision):
+    """A hashable, comparable form of a decision (an int, or a list of ints for tilings)."""
+    if decision is None:
+        return None
+    if isinstance(decision, (int, np.integer)):
+        return int(decision)
+    try:
+        return tuple(int(x) for x in decision)
+    except TypeError:
+        return int(decision)
+
+
+class TraceSpace:
+    """One design space of one task. ``seed`` fixes the replays that discover open-ended domains."""
+
+    def __init__(self, mod, design_space, postprocs, space_id=0, seed=0, discovery_replays=16):
+        tvm, _ = require_metaschedule()
+        from tvm.s_tir.schedule import Schedule
+
+        self._schedule_cls = Schedule
+        self._tvm_error = tvm.TVMError if hasattr(tvm, "TVMError") else Exception
+        self.mod = mod
+        self.trace = design_space.trace
+        self.postprocs = list(postprocs)
+        self.space_id = space_id
+        self.seed = seed
+        self.kinds = [inst.kind.name for inst in self.trace.insts if is_sampling(inst)]
+        own = [_as_key(self.trace.decisions.get(inst)) for inst in self.trace.insts if is_sampling(inst)]
+        self.domains = self._discover_domains(own, discovery_replays)
+        knobs = [Knob(f"s{space_id}.{i}.{kind}", kind, len(domain))
+                 for i, (kind, domain) in enumerate(zip(self.kinds, self.domains))]
+        agent_knobs = {}
+        for knob in knobs:
+            agent_knobs.setdefault(_AGENT_OF_KIND.get(knob.kind, SCHEDULING), []).append(knob.name)
+        self.layout = KnobLayout(knobs, agent_knobs=agent_knobs)
+        self._position = [{value: j for j, value in enumerate(domain)} for domain in self.domains]
+
+    # ---- domains ------------------------------------------------------------------------------
+    def _discover_domains(self, own, discovery_replays):
+        """Tilings and categorical choices are enumerated from the replayed loop extents and attributes;
+        other decisions are collected from replays in which MetaSchedule samples them itself."""
+        exact = [None] * len(self.kinds)
+
+        def record_exact(position, inst, inputs, attrs, sch):
+            if inst.kind.name == PERFECT_TILE:
+                extent = int(sch.get(inputs[0]).extent)
+                exact[position] = perfect_tilings(extent, int(attrs[0]), int(attrs[1]))
+            elif inst.kind.name == CATEGORICAL:
+                exact[position] = list(range(len(attrs[0])))
+
+        self._replay_with(lambda position, inst, inputs, attrs, decision, sch:
+                          (record_exact(position, inst, inputs, attrs, sch), decision)[1])
+        seen = [set() if exact[i] is None else None for i in range(len(self.kinds))]
+        for i, key in enumerate(own):
+            if seen[i] is not None and key is not None:
+                seen[i].add(key)
+        open_positions = [i for i, s in enumerate(seen) if s is not None]
+        for replay in range(discovery_replays if open_positions else 0):
+            sch = self._replay_with(lambda position, inst, inputs, attrs, decision, sch:
+                                    None if position in open_positions else decision,
+                                    seed=self.seed * 7919 + replay + 1)
+            if sch is None:
+                continue
+            decided = [_as_key(sch.trace.decisions.get(inst)) for inst in sch.trace.insts if is_sampling(inst)]
+            for i in open_positions:
+                if i < len(decided) and decided[i] is not None:
+                    seen[i].add(decided[i])
+        return [exact[i] if exact[i] is not None else sorted(seen[i]) or [own[i]] for i in range(len(self.kinds))]
+
+    # ---- replay -------------------------------------------------------------------------------
+    def _replay_with(self, provide, seed=None):
+        """Replays the trace (postprocessing instructions removed); ``provide(position, inst, inputs,
+        attrs, decision, sch)`` gives each sampling instruction's decision. None if the replay fails."""
+        # Schedule seeds must lie in [1, 2**31 - 1].
+        sch = self._schedule_cls(self.mod, seed=1 + (self.seed if seed is None else seed) % (2**31 - 2))
+        counter = itertools.count()
+
+        def provider(inst, inputs, attrs, decision):
+            if not is_sampling(inst):
+                return decision
+            return provide(next(counter), inst, inputs, attrs, decision, sch)
+
+        try:
+            self.trace.apply_to_schedule(sch, remove_postproc=True, decision_provider=provider)
+        except self._tvm_error:
+            return None
+        return sch
+
+    def decisions_of(self, knob_vector):
+        return [self._decision(i, self.domains[i][int(v)]) for i, v in enumerate(knob_vector)]
+
+    def _decision(self, position, value):
+        if self.kinds[position] == PERFECT_TILE:
+            return [int(x) for x in value]
+        return value if not isinstance(value, tuple) else list(value)
+
+    def schedule(self, index):
+        """The postprocessed schedule of config ``index``, or None if replay or a postprocessor rejects it."""
+        decisions = self.decisions_of(self.layout.to_knobs([index])[0])
+        sch = self._replay_with(lambda position, inst, inputs, attrs, decision, sch: decisions[position])
+        if sch is None:
+            return None
+        try:
+            for postproc in self.postprocs:
+                if not postproc.apply(sch):
+                    return None
+        except self._tvm_error:
+            return None
+        return sch
+
+    def index_of(self, trace):
+        """The config index of a trace with this space's instructions (e.g. a database record), or None."""
+        decided = [(inst.kind.name, _as_key(trace.decisions.get(inst))) for inst in trace.insts if is_sampling(inst)]
+        if [kind for kind, _ in decided] != self.kinds:
+            return None
+        knobs = []
+        for position, (_, key) in enumerate(decided):
+            if self.kinds[position] == CATEGORICAL:
+                value = key
+            else:
+                value = self._position[position].get(key)
+            if value is None or not 0 <= value < self.layout.dims[position]:
+                return None
+            knobs.append(value)
+        return int(self.layout.to_index(np.array([knobs]))[0])

@@ -1,0 +1,334 @@
+"""ARCOSearchStrategy: ARCO's search engine as a MetaSchedule search strategy (apache-tvm 0.27).
+
+    from tvm_arco_plugin.metaschedule import ARCOSearchStrategy, local_builder
+    database = ms.tune_tir(mod, target, work_dir, max_trials_global=256,
+                           strategy=ARCOSearchStrategy(seed=0), builder=local_builder())
+
+The glue is thin: each design space becomes a :class:`~.space.TraceSpace` (sampling decisions as
+knobs) searched by its own ``search.engine.ARCOSearch``; MetaSchedule's task scheduler, builder,
+runner, database and cost model are used as they are. The engine's surrogate is the task's cost
+model once it has learnt (``XGBModel`` predicts at random before ``num_warmup_samples`` results);
+until then, an XGBoost regression on the configs' own decisions (log2 tile factors, categorical
+choices), fit on this strategy's measurements, with a fixed seed.
+"""
+import logging
+import math
+import time
+
+import numpy as np
+
+from ..search.engine import ARCOSearch, SearchSettings, ValidityMask
+from ._tvm import require_metaschedule
+from .space import PERFECT_TILE, TraceSpace
+
+tvm, ms = require_metaschedule()
+from tvm.ir.utils import derived_object  # noqa: E402  (after the clear-message import check)
+from tvm.s_tir.meta_schedule.search_strategy import MeasureCandidate, PySearchStrategy  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def run_seconds(result):
+    """Mean run time of a RunnerResult, or None if the candidate failed to build or run."""
+    if result.error_msg is not None or not result.run_secs:
+        return None
+    secs = [float(getattr(s, "value", s)) for s in result.run_secs]
+    mean = float(np.mean(secs))
+    # MetaSchedule records a failure's run time as 1e10 s in the database.
+    return mean if 0 < mean < 1e9 else None
+
+
+class DecisionModel:
+    """An XGBoost regression on a space's decisions: the surrogate before the task's cost model learns."""
+
+    def __init__(self, space: TraceSpace, seed):
+        self.space = space
+        self.seed = seed
+        self.model = None
+        self._features = {}
+
+    def features(self, indexes):
+        rows = []
+        for index in indexes:
+            index = int(index)
+            if index not in self._features:
+                row = []
+                for kind, value in zip(self.space.kinds,
+                                       self.space.decisions_of(self.space.layout.to_knobs([index])[0])):
+                    row += [math.log2(f) for f in value] if kind == PERFECT_TILE else [float(value)]
+                self._features[index] = row
+            rows.append(self._features[index])
+        return np.asarray(rows, dtype=np.float64)
+
+    def fit(self, indexes, values):
+        import xgboost as xgb
+
+        values = np.asarray(values, dtype=np.float64)
+        if len(indexes) < 2 or values.max() <= 0:
+            return
+        params = {"max_depth": 6, "eta": 0.3, "seed": self.seed, "nthread": 1, "tree_method": "exact",
+                  "objective": "reg:squarederror", "verbosity": 0}
+        self.model = xgb.train(params, xgb.DMatrix(self.features(indexes), label=values / values.max()),
+                               num_boost_round=64)
+
+    def predict(self, indexes):
+        if self.model is None:
+            return np.zeros(len(indexes))
+        import xgboost as xgb
+
+        return self.model.predict(xgb.DMatrix(self.features(indexes))).astype(np.float64)
+
+
+class StrategyStats:
+    """What the strategy did, shared by an ARCOSearchStrategy and its clones: ``tune_tir`` tunes with a
+    clone of the object it is given, so this is how the caller reads the figures afterwards."""
+
+    def __init__(self):
+        self.search_seconds = 0.0  # in this strategy (proposing, replaying, learning), not measuring
+        self.measured = []  # (task name, design space id, config index, seconds or None), in order
+        self.warm_started = 0  # database records recognised as configs at pre_tuning
+        self.stopped = []  # (task name, one-line reason) for tasks stopped because everything failed
+
+
+class _SpaceSearch:
+    """One design space: its knobs, its engine, its replayed schedules and its fallback surrogate."""
+
+    def __init__(self, space, seed, settings):
+        self.space = space
+        self.engine = ARCOSearch(space.layout, ValidityMask(space.layout.range_length), seed=seed, settings=settings)
+        self.decision_model = DecisionModel(space, seed)
+        self.schedules = {}  # index -> postprocessed Schedule or None (invalid), the current rounds' only
+        self.scores = {}  # index -> last surrogate score
+        self.invalid = set()
+
+    def schedule(self, index):
+        if index not in self.schedules:
+            if len(self.schedules) > 8192:  # replays are cheap to redo; IRModules are not small
+                self.schedules.clear()
+            self.schedules[index] = self.space.schedule(index)
+        return self.schedules[index]
+
+
+@derived_object
+class ARCOSearchStrategy(PySearchStrategy):
+    """ARCO (arXiv 2407.08192) as a MetaSchedule ``PySearchStrategy``.
+
+    Parameters
+    ----------
+    seed: int, optional
+        Seeds the engines (NumPy, torch) and the fallback model; None takes the TuneContext's
+        ``rand_state`` (``tune_tir(seed=...)``). Same seed and same measurements give the same candidates.
+    candidates_per_round: int
+        Cost-model evaluations per round, shared by the design spaces.
+    min_space_share: float
+        Share of every batch split evenly over the design spaces, whatever their scores.
+    max_failed_batches: int
+        Consecutive batches in which every candidate failed to build or run before the task stops.
+    """
+
+    def __init__(self, seed=None, candidates_per_round=2048, min_space_share=0.25, max_failed_batches=2,
+                 settings=None, stats=None):
+        self.seed = seed
+        self.candidates_per_round = candidates_per_round
+        self.min_space_share = min_space_share
+        self.max_failed_batches = max_failed_batches
+        self.settings = settings
+        self.context = None
+        self.spaces = []
+        self.stats = stats if stats is not None else StrategyStats()
+
+    # ---- the PySearchStrategy contract ---------------------------------------------------------
+    def _initialize_with_tune_context(self, context) -> None:
+        self.context = context
+        if self.seed is None:
+            self.seed = int(context.rand_state) % (2**31 - 1)
+
+    def pre_tuning(self, max_trials, num_trials_per_iter, design_spaces, database=None, cost_model=None):
+        tic = time.time()
+        self.max_trials, self.per_iter = int(max_trials), int(num_trials_per_iter)
+        self.database, self.cost_model = database, cost_model
+        self._task_model_ready = False
+        self.trials = 0
+        self.failed_batches = 0
+        self.first_error = None
+        self.pending = []
+        base = self.settings or SearchSettings()
+        per_space = max(base.elite + 1, self.candidates_per_round // max(len(design_spaces), 1))
+        settings = SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1})
+        postprocs = self.context.space_generator.postprocs
+        self.spaces = [_SpaceSearch(TraceSpace(self.context.mod, space, postprocs, space_id=i, seed=self.seed),
+                                    seed=self.seed + 1000 * i, settings=settings)
+                       for i, space in enumerate(design_spaces)]
+        self.stats.warm_started += self._warm_start()
+        self.stats.search_seconds += time.time() - tic
+
+    def post_tuning(self) -> None:
+        for space in self.spaces:
+            space.schedules.clear()
+        self.pending = []
+
+    def generate_measure_candidates(self):
+        tic = time.time()
+        try:
+            n = min(self.per_iter, self.max_trials - self.trials)
+            if n <= 0 or self.failed_batches >= self.max_failed_batches:
+                return None
+            self.pending = self._pick(n)
+            if not self.pending:
+                return None
+            return [MeasureCandidate(sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
+                    for _, _, sch in self.pending]
+        finally:
+            self.stats.search_seconds += time.time() - tic
+
+    def notify_runner_results(self, measure_candidates, results) -> None:
+        tic = time.time()
+        secs = [run_seconds(r) for r in results]
+        task = getattr(self.context, "task_name", None)
+        for (space_id, index, _), sec in zip(self.pending, secs):
+            self.stats.measured.append((task, space_id, index, sec))
+        self._observe([(space_id, index) for space_id, index, _ in self.pending], secs)
+        self.trials += len(results)
+        if secs and all(s is None for s in secs):
+            self.failed_batches += 1
+            if self.first_error is None:
+                self.first_error = next((r.error_msg for r in results if r.error_msg), "no run time")
+            if self.failed_batches >= self.max_failed_batches:
+                reason = (f"ARCO: task {task!r} stops after {self.failed_batches} batches in which every candidate "
+                          f"failed to build or run; first error: {self.first_error.strip().splitlines()[0]}")
+                self.stats.stopped.append((task, reason))
+                logger.warning(reason)
+        else:
+            self.failed_batches = 0
+        self.pending = []
+        self.stats.search_seconds += time.time() - tic
+
+    def clone(self):
+        return ARCOSearchStrategy(seed=self.seed, candidates_per_round=self.candidates_per_round,
+                                  min_space_share=self.min_space_share, max_failed_batches=self.max_failed_batches,
+                                  settings=self.settings, stats=self.stats)
+
+    # ---- measurements --------------------------------------------------------------------------
+    def _observe(self, keys, secs):
+        """Throughput 1/seconds (0 for failures) to the engines; refits the fallback models."""
+        by_space = {}
+        for (space_id, index), sec in zip(keys, secs):
+            by_space.setdefault(space_id, []).append((index, 0.0 if sec is None else 1.0 / sec))
+        for space_id, pairs in by_space.items():
+            space = self.spaces[space_id]
+            space.engine.observe([i for i, _ in pairs], [v for _, v in pairs])
+            measured = sorted(space.engine.measured.items())
+            space.decision_model.fit([i for i, _ in measured], [v for _, v in measured])
+
+    def _warm_start(self):
+        """Records of this workload already in the database (an earlier or interrupted run) count as
+        measured: never proposed again, and the engines start from them."""
+        if self.database is None or not self.database.has_workload(self.context.mod):
+            return 0
+        workload = self.database.commit_workload(self.context.mod)
+        keys, secs = [], []
+        for record in self.database.get_top_k(workload, max(len(self.database), 1)):
+            for space in self.spaces:
+                index = space.space.index_of(record.trace)
+                if index is not None:
+                    keys.append((space.space.space_id, index))
+                    secs.append(run_seconds(record.as_measure_result() if hasattr(record, "as_measure_result")
+                                            else _RecordResult(record)))
+                    break
+        if keys:
+            self._observe(keys, secs)
+        return len(keys)
+
+    # ---- proposals -----------------------------------------------------------------------------
+    def _task_model_scores(self, candidates):
+        """The task's cost model's scores for ``candidates``, or None while it predicts at random.
+
+        ``XGBModel`` returns uniform random numbers until it has ``num_warmup_samples`` (100) results,
+        and the strategy sees it only through its FFI wrapper, so the test is behavioural: a model that
+        has learnt gives the same scores twice. Once it has, it is trusted for the rest of the task."""
+        if self.cost_model is None:
+            return None
+        scores = np.asarray(self.cost_model.predict(self.context, candidates), dtype=np.float64)
+        if not self._task_model_ready:
+            probe = candidates[: min(len(candidates), 8)]
+            again = np.asarray(self.cost_model.predict(self.context, probe), dtype=np.float64)
+            self._task_model_ready = bool(np.allclose(scores[: len(probe)], again))
+            logger.debug("ARCO: the task's cost model %s", "has learnt" if self._task_model_ready else
+                         "still predicts at random; scoring with the decision model")
+        return scores if self._task_model_ready else None
+
+    def _surrogate(self, space):
+        def surrogate(indexes):
+            indexes = [int(i) for i in indexes]
+            schedules = [space.schedule(i) for i in indexes]
+            valid = np.array([s is not None for s in schedules], dtype=bool)
+            scores = np.zeros(len(indexes))
+            if valid.any():
+                candidates = [MeasureCandidate(s, ms.arg_info.ArgInfo.from_entry_func(s.mod, remove_preproc=True))
+                              for s in schedules if s is not None]
+                predicted = self._task_model_scores(candidates)
+                if predicted is None:
+                    predicted = space.decision_model.predict([i for i, ok in zip(indexes, valid) if ok])
+                scores[valid] = predicted
+                scores[~valid] = predicted.min() - max(predicted.std(), 1.0)
+            else:
+                scores[:] = -1.0
+            for index, score in zip(indexes, scores):
+                space.scores[index] = float(score)
+            return scores
+
+        return surrogate
+
+    def _pick(self, n):
+        """Up to ``n`` (space id, index, schedule) to measure: every engine proposes, the invalid are
+        reported as failures and replaced, and the batch takes ``min_space_share`` evenly over the
+        spaces and the rest by predicted score."""
+        offers = []
+        for space in self.spaces:
+            surrogate = self._surrogate(space) if space.engine.measured else None
+            offers.append(self._valid_proposals(space, n, surrogate))
+        guaranteed = int(n * self.min_space_share) // max(len(self.spaces), 1)
+        if not any(space.engine.measured for space in self.spaces) or all(
+                len(space.engine.measured) < space.engine.settings.init_trials for space in self.spaces):
+            guaranteed = n  # initial designs: round robin over the spaces
+        batch, rest = [], []
+        for round_robin in range(n):
+            for space_id, offer in enumerate(offers):
+                if round_robin < len(offer) and round_robin < guaranteed and len(batch) < n:
+                    batch.append((space_id,) + offer[round_robin])
+                elif round_robin < len(offer) and round_robin >= guaranteed:
+                    rest.append((space_id,) + offer[round_robin])
+        scores = [self.spaces[s].scores.get(i, 0.0) for s, i, _ in rest]
+        for position in np.argsort(-np.asarray(scores), kind="stable")[: n - len(batch)]:
+            batch.append(rest[int(position)])
+        return batch
+
+    def _valid_proposals(self, space, n, surrogate, max_rounds=8):
+        """The engine's proposals (in its order) whose replay and postprocessors succeed."""
+        found, seen = [], set()
+        for _ in range(max_rounds):
+            proposed = [i for i in space.engine.propose(n - len(found), surrogate) if i not in seen]
+            if not proposed:
+                break
+            invalid = []
+            for index in proposed:
+                seen.add(index)
+                sch = space.schedule(index)
+                if sch is None:
+                    invalid.append(index)
+                else:
+                    found.append((index, sch))
+            if invalid:
+                space.invalid.update(invalid)
+                space.engine.observe(invalid, [0.0] * len(invalid))
+            if len(found) >= n:
+                break
+        return found
+
+
+class _RecordResult:
+    """A database record's run times in RunnerResult's shape."""
+
+    def __init__(self, record):
+        self.run_secs = record.run_secs
+        self.error_msg = None
