@@ -72,3 +72,31 @@ def test_every_candidate_failing_stops_the_task_with_a_reason(matmul_128):
     assert len(strategy.stats.stopped) == 1
     assert "every candidate failed to build or run" in strategy.stats.stopped[0][1]
     assert "pretend build failure" in strategy.stats.stopped[0][1]
+
+
+def test_batches_follow_the_trial_budget_as_in_tvms_own_strategy_test(matmul_128):
+    proposed, _ = drive(matmul_128, seed=0, trials=20, per_iter=7)
+    assert [len(batch) for batch in proposed] == [7, 7, 6]
+
+
+def test_a_space_whose_every_schedule_a_postprocessor_refuses_gives_no_candidates(matmul_128):
+    from tvm.ir.utils import derived_object
+
+    @derived_object
+    class RefuseEverything(ms.postproc.PyPostproc):
+        def _initialize_with_tune_context(self, context):
+            pass
+
+        def apply(self, sch):
+            return False
+
+        def clone(self):
+            return RefuseEverything()
+
+    context = ms.TuneContext(mod=matmul_128, target=tune_context(matmul_128).target,
+                             space_generator=ms.space_generator.PostOrderApply(postprocs=[RefuseEverything()]),
+                             task_name="main", rand_state=1, num_threads=1)
+    strategy = ARCOSearchStrategy(seed=0, candidates_per_round=512)
+    strategy._initialize_with_tune_context(context)
+    strategy.pre_tuning(64, 8, context.generate_design_space(), None, None)
+    assert strategy.generate_measure_candidates() is None

@@ -194,8 +194,10 @@ class ARCOSearchStrategy(PySearchStrategy):
             if self.first_error is None:
                 self.first_error = next((r.error_msg for r in results if r.error_msg), "no run time")
             if self.failed_batches >= self.max_failed_batches:
+                lines = [line.strip() for line in self.first_error.strip().splitlines() if line.strip()]
+                cause = lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
                 reason = (f"ARCO: task {task!r} stops after {self.failed_batches} batches in which every candidate "
-                          f"failed to build or run; first error: {self.first_error.strip().splitlines()[0]}")
+                          f"failed to build or run; first error: {cause}")
                 self.stats.stopped.append((task, reason))
                 logger.warning(reason)
         else:

@@ -1,0 +1,85 @@
+"""Real MetaSchedule runs on this machine (apache-tvm 0.27: LocalBuilder, LocalRunner, JSONDatabase)."""
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tvm_arco_plugin.metaschedule import ARCOSearchStrategy, local_builder
+from tvm_arco_plugin.metaschedule.builder import TENSOR_INTRINSICS_MODULE
+from tvm_arco_plugin.metaschedule.workloads import default_target, matmul
+
+from helpers import ms, tvm
+
+
+def traces(database):
+    return {str(r.trace) for r in database.get_all_tuning_records()}
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """8 real trials of a 64x64 matmul, then 8 more resumed from the same work_dir."""
+    work_dir = str(tmp_path_factory.mktemp("tune"))
+    mod = matmul(64)
+    first = ARCOSearchStrategy(seed=0)
+    db1 = ms.tune_tir(mod, default_target(), work_dir, max_trials_global=8, num_trials_per_iter=8,
+                      strategy=first, builder=local_builder())
+    before = traces(db1)
+    second = ARCOSearchStrategy(seed=0)
+    db2 = ms.tune_tir(mod, default_target(), work_dir, max_trials_global=8, num_trials_per_iter=8,
+                      strategy=second, builder=local_builder())
+    return mod, before, db2, first, second
+
+
+def test_short_tune_writes_a_database_that_compile_tir_uses(tuned):
+    mod, before, database, first, _ = tuned
+    assert len(before) == 8 and len(first.stats.measured) == 8
+    assert sum(sec is not None for _, _, _, sec in first.stats.measured) >= 6
+    sch = ms.tir_integration.compile_tir(database, mod, default_target())
+    assert sch is not None
+    best = database.get_top_k(database.commit_workload(mod), 1)[0]
+    assert str(sch.trace) == str(best.trace) or tvm.ir.structural_equal(sch.mod, best.as_tuning_record().trace and sch.mod)
+    lib = tvm.compile(sch.mod, target=default_target())
+    a, b = (np.random.default_rng(i).standard_normal((64, 64)).astype("float32") for i in (1, 2))
+    dev = tvm.cpu()
+    out = tvm.runtime.tensor(np.zeros((64, 64), "float32"), dev)
+    lib["main"](tvm.runtime.tensor(a, dev), tvm.runtime.tensor(b, dev), out)
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_a_second_run_on_the_same_database_resumes_without_measuring_again(tuned):
+    _, before, database, _, second = tuned
+    assert second.stats.warm_started == 8
+    assert len(database) == 16
+    assert len(traces(database)) == 16  # the 8 new candidates are all new schedules
+
+
+def test_candidates_that_all_fail_to_build_end_the_task_with_a_clear_message(tmp_path):
+    # Cross-compiling for AArch64 without its toolchain: LLVM compiles, linking the library fails.
+    target = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "num-cores": 2})
+    strategy = ARCOSearchStrategy(seed=0, max_failed_batches=2)
+    database = ms.tune_tir(matmul(64), target, str(tmp_path), max_trials_global=64, num_trials_per_iter=8,
+                           strategy=strategy, builder=local_builder())
+    assert len(database) == 16  # two failed batches, then the task stopped instead of using all 64 trials
+    (task, reason), = strategy.stats.stopped
+    assert "every candidate failed to build or run" in reason and "\n" not in reason
+    assert "g++" in reason or "LocalBuilder" in reason
+
+
+def test_the_builder_fix_moves_the_slow_import_out_of_the_build_timeout():
+    """The cause of "LocalBuilder: Timeout, killed after 30.0 seconds": with a timeout shorter than the
+    tensor-intrinsics import (but far longer than the build), TVM's builder times out, ours builds."""
+    tic = time.time()
+    subprocess.run([sys.executable, "-c", f"import {TENSOR_INTRINSICS_MODULE}"], check=True)
+    import_seconds = time.time() - tic
+    timeout = import_seconds / 2
+    mod = matmul(32)
+    build_input = [ms.builder.BuilderInput(mod, default_target())]
+    tic = time.time()
+    tvm.compile(mod, target=default_target())
+    assert time.time() - tic < timeout / 4, "the build itself must fit well inside the shortened timeout"
+    plain = ms.builder.LocalBuilder(timeout_sec=timeout, max_workers=1).build(build_input)[0]
+    fixed = local_builder(timeout_sec=timeout, max_workers=1).build(build_input)[0]
+    assert plain.error_msg is not None and "Timeout" in plain.error_msg
+    assert fixed.error_msg is None and fixed.artifact_path
