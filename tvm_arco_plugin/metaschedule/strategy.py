@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 def run_seconds(result):
-    """Mean run time of a RunnerResult, or None if the candidate failed to build or run."""
-    if result.error_msg is not None or not result.run_secs:
+    """Mean run time of a RunnerResult (or a TuningRecord), or None if the candidate failed to build or run."""
+    if getattr(result, "error_msg", None) is not None or not result.run_secs:
         return None
     secs = [float(getattr(s, "value", s)) for s in result.run_secs]
     mean = float(np.mean(secs))
@@ -97,9 +97,8 @@ class _SpaceSearch:
         self.space = space
         self.engine = ARCOSearch(space.layout, ValidityMask(space.layout.range_length), seed=seed, settings=settings)
         self.decision_model = DecisionModel(space, seed)
-        self.schedules = {}  # index -> postprocessed Schedule or None (invalid), the current rounds' only
+        self.schedules = {}  # index -> postprocessed Schedule or None (invalid), up to 8,192 kept
         self.scores = {}  # index -> last surrogate score
-        self.invalid = set()
 
     def schedule(self, index):
         if index not in self.schedules:
@@ -234,8 +233,7 @@ class ARCOSearchStrategy(PySearchStrategy):
                 index = space.space.index_of(record.trace)
                 if index is not None:
                     keys.append((space.space.space_id, index))
-                    secs.append(run_seconds(record.as_measure_result() if hasattr(record, "as_measure_result")
-                                            else _RecordResult(record)))
+                    secs.append(run_seconds(record))
                     break
         if keys:
             self._observe(keys, secs)
@@ -321,16 +319,8 @@ class ARCOSearchStrategy(PySearchStrategy):
                 else:
                     found.append((index, sch))
             if invalid:
-                space.invalid.update(invalid)
                 space.engine.observe(invalid, [0.0] * len(invalid))
             if len(found) >= n:
                 break
         return found
 
-
-class _RecordResult:
-    """A database record's run times in RunnerResult's shape."""
-
-    def __init__(self, record):
-        self.run_secs = record.run_secs
-        self.error_msg = None
