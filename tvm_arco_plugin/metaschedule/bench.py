@@ -44,9 +44,12 @@ def strategy_seconds(name, profile, arco_stats):
     phases to MetaSchedule's profiler (``EvoSearch/...`` scopes); replay-trace reports none."""
     if name == "arco":
         return arco_stats.search_seconds
-    scoped = [seconds for scope, seconds in profile.items() if scope.startswith("EvoSearch/") and scope.count("/") == 1]
-    scoped += [seconds for scope, seconds in profile.items() if scope.startswith("EvoSearch/Evolve/")]
-    return float(sum(scoped)) if scoped else None
+    evo = {scope: seconds for scope, seconds in profile.items() if scope.startswith("EvoSearch/")}
+    # A scope inside another profiled scope (EvoSearch/Evolve/Misc/CopyMeasuredWorkloads in .../Misc)
+    # is already part of its parent's time.
+    outermost = [seconds for scope, seconds in evo.items()
+                 if not any(scope.startswith(parent + "/") for parent in evo if parent != scope)]
+    return float(sum(outermost)) if outermost else None
 
 
 def run_one(workload_name, strategy_name, seed, budget, per_iter):

@@ -25,8 +25,10 @@ def tune(mod, target, work_dir, strategy, trials, seed):
 
 
 def best_seconds(database):
-    times = [float(r.run_secs[0]) for r in database.get_all_tuning_records()]
-    good = [t for t in times if t < 1e9]
+    from .strategy import run_seconds
+
+    times = [run_seconds(r) for r in database.get_all_tuning_records()]
+    good = [t for t in times if t is not None]
     return min(good) if good else None
 
 

@@ -28,6 +28,10 @@ from tvm.s_tir.meta_schedule.search_strategy import MeasureCandidate, PySearchSt
 logger = logging.getLogger(__name__)
 
 
+def measure_candidate(sch):
+    return MeasureCandidate(sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
+
+
 def run_seconds(result):
     """Mean run time of a RunnerResult (or a TuningRecord), or None if the candidate failed to build or run."""
     if getattr(result, "error_msg", None) is not None or not result.run_secs:
@@ -175,8 +179,7 @@ class ARCOSearchStrategy(PySearchStrategy):
             self.pending = self._pick(n)
             if not self.pending:
                 return None
-            return [MeasureCandidate(sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
-                    for _, _, sch in self.pending]
+            return [measure_candidate(sch) for _, _, sch in self.pending]
         finally:
             self.stats.search_seconds += time.time() - tic
 
@@ -211,13 +214,16 @@ class ARCOSearchStrategy(PySearchStrategy):
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):
-        """Throughput 1/seconds (0 for failures) to the engines; refits the fallback models."""
+        """Throughput 1/seconds (0 for failures) to the engines; refits the fallback models while they
+        are still the surrogate (once the task's cost model has learnt, they are never asked again)."""
         by_space = {}
         for (space_id, index), sec in zip(keys, secs):
             by_space.setdefault(space_id, []).append((index, 0.0 if sec is None else 1.0 / sec))
         for space_id, pairs in by_space.items():
             space = self.spaces[space_id]
             space.engine.observe([i for i, _ in pairs], [v for _, v in pairs])
+            if self._task_model_ready:
+                continue
             measured = sorted(space.engine.measured.items())
             space.decision_model.fit([i for i, _ in measured], [v for _, v in measured])
 
@@ -240,22 +246,26 @@ class ARCOSearchStrategy(PySearchStrategy):
         return len(keys)
 
     # ---- proposals -----------------------------------------------------------------------------
-    def _task_model_scores(self, candidates):
-        """The task's cost model's scores for ``candidates``, or None while it predicts at random.
+    def _task_model_scores(self, schedules):
+        """The task's cost model's scores for ``schedules``, or None while it predicts at random.
 
         ``XGBModel`` returns uniform random numbers until it has ``num_warmup_samples`` (100) results,
-        and the strategy sees it only through its FFI wrapper, so the test is behavioural: a model that
-        has learnt gives the same scores twice. Once it has, it is trusted for the rest of the task."""
+        and the strategy sees it only through its FFI wrapper, so the test is behavioural, on a few
+        schedules before scoring them all: a model that has learnt gives the same scores twice. Once it
+        has, it is trusted for the rest of the task."""
         if self.cost_model is None:
             return None
-        scores = np.asarray(self.cost_model.predict(self.context, candidates), dtype=np.float64)
         if not self._task_model_ready:
-            probe = candidates[: min(len(candidates), 8)]
-            again = np.asarray(self.cost_model.predict(self.context, probe), dtype=np.float64)
-            self._task_model_ready = bool(np.allclose(scores[: len(probe)], again))
+            probe = [measure_candidate(s) for s in schedules[:8]]
+            first, again = (np.asarray(self.cost_model.predict(self.context, probe), dtype=np.float64)
+                            for _ in range(2))
+            self._task_model_ready = bool(np.allclose(first, again))
             logger.debug("ARCO: the task's cost model %s", "has learnt" if self._task_model_ready else
                          "still predicts at random; scoring with the decision model")
-        return scores if self._task_model_ready else None
+            if not self._task_model_ready:
+                return None
+        candidates = [measure_candidate(s) for s in schedules]
+        return np.asarray(self.cost_model.predict(self.context, candidates), dtype=np.float64)
 
     def _surrogate(self, space):
         def surrogate(indexes):
@@ -264,9 +274,7 @@ class ARCOSearchStrategy(PySearchStrategy):
             valid = np.array([s is not None for s in schedules], dtype=bool)
             scores = np.zeros(len(indexes))
             if valid.any():
-                candidates = [MeasureCandidate(s, ms.arg_info.ArgInfo.from_entry_func(s.mod, remove_preproc=True))
-                              for s in schedules if s is not None]
-                predicted = self._task_model_scores(candidates)
+                predicted = self._task_model_scores([s for s in schedules if s is not None])
                 if predicted is None:
                     predicted = space.decision_model.predict([i for i, ok in zip(indexes, valid) if ok])
                 scores[valid] = predicted
