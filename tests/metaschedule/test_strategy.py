@@ -29,9 +29,9 @@ def pretend_seconds(candidate):
     return 1e-4 * cost
 
 
-def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False):
+def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16):
     context = tune_context(mod)
-    strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512)
+    strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch)
     strategy._initialize_with_tune_context(context)
     strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, None)
     proposed = []
@@ -77,6 +77,15 @@ def test_every_candidate_failing_stops_the_task_with_a_reason(matmul_128):
 def test_batches_follow_the_trial_budget_as_in_tvms_own_strategy_test(matmul_128):
     proposed, _ = drive(matmul_128, seed=0, trials=20, per_iter=7)
     assert [len(batch) for batch in proposed] == [7, 7, 6]
+
+
+def test_first_batches_are_small_and_double_up_to_the_batch_size(matmul_128):
+    ramped, strategy = drive(matmul_128, seed=0, trials=96, per_iter=32)
+    assert [len(batch) for batch in ramped] == [16, 16, 32, 32]
+    # After the first batch the early model has trained, so the next batches follow it.
+    assert strategy.early_model.booster is not None
+    flat, _ = drive(matmul_128, seed=0, trials=96, per_iter=32, first_batch=0)
+    assert [len(batch) for batch in flat] == [32, 32, 32]
 
 
 def test_a_space_whose_every_schedule_a_postprocessor_refuses_gives_no_candidates(matmul_128):

@@ -21,7 +21,14 @@ import numpy as np
 from ._tvm import require_metaschedule
 from .workloads import WORKLOADS, default_target, workload
 
-STRATEGIES = ("arco", "evolutionary", "replay-trace")
+# ARCO's ablations: the same strategy with one mechanism taken out.
+ARCO_VARIANTS = {
+    "arco": {},
+    "arco_noagents": {"settings": {"candidate_source": "random"}},  # random candidates instead of the walks
+    "arco_frozen": {"settings": {"learning": False}},  # the agents walk with their initial policies
+    "arco_fullbatch": {"first_batch": 0},  # every batch num_trials_per_iter, no small first batches
+}
+STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
 
 def _recorder(ms, sink):
@@ -42,7 +49,7 @@ def _recorder(ms, sink):
 def strategy_seconds(name, profile, arco_stats):
     """Seconds spent inside the search strategy: ARCO counts its own; EvolutionarySearch reports its
     phases to MetaSchedule's profiler (``EvoSearch/...`` scopes); replay-trace reports none."""
-    if name == "arco":
+    if arco_stats is not None:
         return arco_stats.search_seconds
     evo = {scope: seconds for scope, seconds in profile.items() if scope.startswith("EvoSearch/")}
     # A scope inside another profiled scope (EvoSearch/Evolve/Misc/CopyMeasuredWorkloads in .../Misc)
@@ -55,11 +62,16 @@ def strategy_seconds(name, profile, arco_stats):
 def run_one(workload_name, strategy_name, seed, budget, per_iter):
     tvm, ms = require_metaschedule()
     from .builder import local_builder
+    from ..search.engine import SearchSettings
     from .strategy import ARCOSearchStrategy
 
     mod = workload(workload_name)
     flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
-    arco = ARCOSearchStrategy(seed=seed) if strategy_name == "arco" else None
+    arco = None
+    if strategy_name in ARCO_VARIANTS:
+        variant = dict(ARCO_VARIANTS[strategy_name])
+        settings = SearchSettings(**variant.pop("settings", {}))
+        arco = ARCOSearchStrategy(seed=seed, settings=settings, **variant)
     seconds = []
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds)]
     tic = time.time()
@@ -124,7 +136,8 @@ def plot(runs, path):
 
     names = sorted({r["workload"] for r in runs})
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
-    colours = {"arco": "tab:red", "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
+    colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
+               "arco_fullbatch": "tab:brown", "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):
             ax.plot(range(1, len(r["best_gflops_curve"]) + 1), r["best_gflops_curve"],

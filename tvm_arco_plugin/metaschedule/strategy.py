@@ -6,20 +6,21 @@
 
 The glue is thin: each design space becomes a :class:`~.space.TraceSpace` (sampling decisions as
 knobs) searched by its own ``search.engine.ARCOSearch``; MetaSchedule's task scheduler, builder,
-runner, database and cost model are used as they are. The engine's surrogate is the task's cost
+runner, database and cost model are used as they are. The engines' surrogate is the task's cost
 model once it has learnt (``XGBModel`` predicts at random before ``num_warmup_samples`` results);
-until then, an XGBoost regression on the configs' own decisions (log2 tile factors, categorical
-choices), fit on this strategy's measurements, with a fixed seed.
+until then, MetaSchedule's own ``XGBModel`` without warm-up, seeded, trained on this strategy's
+measurements: one model over all design spaces (its features come from the schedules' IR, so the
+spaces' scores are comparable). The first batches are small (``first_batch``, doubling up to
+``num_trials_per_iter``) so that the model guides most of the first 64 trials.
 """
 import logging
-import math
 import time
 
 import numpy as np
 
 from ..search.engine import ARCOSearch, SearchSettings, ValidityMask
 from ._tvm import require_metaschedule
-from .space import PERFECT_TILE, TraceSpace
+from .space import TraceSpace
 
 tvm, ms = require_metaschedule()
 from tvm.ir.utils import derived_object  # noqa: E402  (after the clear-message import check)
@@ -42,47 +43,6 @@ def run_seconds(result):
     return mean if 0 < mean < 1e9 else None
 
 
-class DecisionModel:
-    """An XGBoost regression on a space's decisions: the surrogate before the task's cost model learns."""
-
-    def __init__(self, space: TraceSpace, seed):
-        self.space = space
-        self.seed = seed
-        self.model = None
-        self._features = {}
-
-    def features(self, indexes):
-        rows = []
-        for index in indexes:
-            index = int(index)
-            if index not in self._features:
-                row = []
-                for kind, value in zip(self.space.kinds,
-                                       self.space.decisions_of(self.space.layout.to_knobs([index])[0])):
-                    row += [math.log2(f) for f in value] if kind == PERFECT_TILE else [float(value)]
-                self._features[index] = row
-            rows.append(self._features[index])
-        return np.asarray(rows, dtype=np.float64)
-
-    def fit(self, indexes, values):
-        import xgboost as xgb
-
-        values = np.asarray(values, dtype=np.float64)
-        if len(indexes) < 2 or values.max() <= 0:
-            return
-        params = {"max_depth": 6, "eta": 0.3, "seed": self.seed, "nthread": 1, "tree_method": "exact",
-                  "objective": "reg:squarederror", "verbosity": 0}
-        self.model = xgb.train(params, xgb.DMatrix(self.features(indexes), label=values / values.max()),
-                               num_boost_round=64)
-
-    def predict(self, indexes):
-        if self.model is None:
-            return np.zeros(len(indexes))
-        import xgboost as xgb
-
-        return self.model.predict(xgb.DMatrix(self.features(indexes))).astype(np.float64)
-
-
 class StrategyStats:
     """What the strategy did, shared by an ARCOSearchStrategy and its clones: ``tune_tir`` tunes with a
     clone of the object it is given, so this is how the caller reads the figures afterwards."""
@@ -100,7 +60,6 @@ class _SpaceSearch:
     def __init__(self, space, seed, settings):
         self.space = space
         self.engine = ARCOSearch(space.layout, ValidityMask(space.layout.range_length), seed=seed, settings=settings)
-        self.decision_model = DecisionModel(space, seed)
         self.schedules = {}  # index -> postprocessed Schedule or None (invalid), up to 8,192 kept
         self.scores = {}  # index -> last surrogate score
 
@@ -123,16 +82,20 @@ class ARCOSearchStrategy(PySearchStrategy):
         ``rand_state`` (``tune_tir(seed=...)``). Same seed and same measurements give the same candidates.
     candidates_per_round: int
         Cost-model evaluations per round, shared by the design spaces.
+    first_batch: int
+        Size of the first batch; each next batch is as large as all measured so far, up to
+        ``num_trials_per_iter`` (0: every batch is ``num_trials_per_iter``).
     min_space_share: float
         Share of every batch split evenly over the design spaces, whatever their scores.
     max_failed_batches: int
         Consecutive batches in which every candidate failed to build or run before the task stops.
     """
 
-    def __init__(self, seed=None, candidates_per_round=2048, min_space_share=0.25, max_failed_batches=2,
-                 settings=None, stats=None):
+    def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
+                 max_failed_batches=2, settings=None, stats=None):
         self.seed = seed
         self.candidates_per_round = candidates_per_round
+        self.first_batch = first_batch
         self.min_space_share = min_space_share
         self.max_failed_batches = max_failed_batches
         self.settings = settings
@@ -151,18 +114,23 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.max_trials, self.per_iter = int(max_trials), int(num_trials_per_iter)
         self.database, self.cost_model = database, cost_model
         self._task_model_ready = False
+        self.early_model = ms.cost_model.XGBModel(
+            num_warmup_samples=0, config=ms.cost_model.xgb_model.XGBConfig(seed=self.seed))
         self.trials = 0
         self.failed_batches = 0
         self.first_error = None
         self.pending = []
         base = self.settings or SearchSettings()
         per_space = max(base.elite + 1, self.candidates_per_round // max(len(design_spaces), 1))
-        settings = SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1})
+        # A space's engine may follow the shared model from its own first measurement on.
+        settings = SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1,
+                                     "init_trials": 1})
         postprocs = self.context.space_generator.postprocs
         self.spaces = [_SpaceSearch(TraceSpace(self.context.mod, space, postprocs, space_id=i, seed=self.seed),
                                     seed=self.seed + 1000 * i, settings=settings)
                        for i, space in enumerate(design_spaces)]
-        self.stats.warm_started += self._warm_start()
+        self.resumed = self._warm_start()
+        self.stats.warm_started += self.resumed
         self.stats.search_seconds += time.time() - tic
 
     def post_tuning(self) -> None:
@@ -174,6 +142,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         tic = time.time()
         try:
             n = min(self.per_iter, self.max_trials - self.trials)
+            if self.first_batch:
+                n = min(n, max(self.first_batch, self.trials + self.resumed))
             if n <= 0 or self.failed_batches >= self.max_failed_batches:
                 return None
             self.pending = self._pick(n)
@@ -190,6 +160,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         for (space_id, index, _), sec in zip(self.pending, secs):
             self.stats.measured.append((task, space_id, index, sec))
         self._observe([(space_id, index) for space_id, index, _ in self.pending], secs)
+        if not self._task_model_ready:
+            self.early_model.update(self.context, list(measure_candidates), list(results))
         self.trials += len(results)
         if secs and all(s is None for s in secs):
             self.failed_batches += 1
@@ -209,23 +181,17 @@ class ARCOSearchStrategy(PySearchStrategy):
 
     def clone(self):
         return ARCOSearchStrategy(seed=self.seed, candidates_per_round=self.candidates_per_round,
-                                  min_space_share=self.min_space_share, max_failed_batches=self.max_failed_batches,
-                                  settings=self.settings, stats=self.stats)
+                                  first_batch=self.first_batch, min_space_share=self.min_space_share,
+                                  max_failed_batches=self.max_failed_batches, settings=self.settings, stats=self.stats)
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):
-        """Throughput 1/seconds (0 for failures) to the engines; refits the fallback models while they
-        are still the surrogate (once the task's cost model has learnt, they are never asked again)."""
+        """Throughput 1/seconds (0 for failures) to the engines."""
         by_space = {}
         for (space_id, index), sec in zip(keys, secs):
             by_space.setdefault(space_id, []).append((index, 0.0 if sec is None else 1.0 / sec))
         for space_id, pairs in by_space.items():
-            space = self.spaces[space_id]
-            space.engine.observe([i for i, _ in pairs], [v for _, v in pairs])
-            if self._task_model_ready:
-                continue
-            measured = sorted(space.engine.measured.items())
-            space.decision_model.fit([i for i, _ in measured], [v for _, v in measured])
+            self.spaces[space_id].engine.observe([i for i, _ in pairs], [v for _, v in pairs])
 
     def _warm_start(self):
         """Records of this workload already in the database (an earlier or interrupted run) count as
@@ -233,39 +199,42 @@ class ARCOSearchStrategy(PySearchStrategy):
         if self.database is None or not self.database.has_workload(self.context.mod):
             return 0
         workload = self.database.commit_workload(self.context.mod)
-        keys, secs = [], []
+        keys, secs, candidates, results = [], [], [], []
         for record in self.database.get_top_k(workload, max(len(self.database), 1)):
             for space in self.spaces:
                 index = space.space.index_of(record.trace)
                 if index is not None:
+                    sec = run_seconds(record)
                     keys.append((space.space.space_id, index))
-                    secs.append(run_seconds(record))
+                    secs.append(sec)
+                    sch = space.schedule(index)
+                    if sch is not None:
+                        candidates.append(measure_candidate(sch))
+                        results.append(ms.runner.RunnerResult(run_secs=None if sec is None else record.run_secs,
+                                                              error_msg=None if sec is not None else "failed"))
                     break
         if keys:
             self._observe(keys, secs)
+            self.early_model.update(self.context, candidates, results)
         return len(keys)
 
     # ---- proposals -----------------------------------------------------------------------------
-    def _task_model_scores(self, schedules):
-        """The task's cost model's scores for ``schedules``, or None while it predicts at random.
+    def _model_scores(self, schedules):
+        """Scores of ``schedules``: the task's cost model once it has learnt, else the early model.
 
         ``XGBModel`` returns uniform random numbers until it has ``num_warmup_samples`` (100) results,
-        and the strategy sees it only through its FFI wrapper, so the test is behavioural, on a few
-        schedules before scoring them all: a model that has learnt gives the same scores twice. Once it
-        has, it is trusted for the rest of the task."""
-        if self.cost_model is None:
-            return None
-        if not self._task_model_ready:
+        and the strategy sees the task's model only through its FFI wrapper, so the test is behavioural,
+        on a few schedules before scoring them all: a model that has learnt gives the same scores twice.
+        Once it has, it is trusted for the rest of the task."""
+        if self.cost_model is not None and not self._task_model_ready:
             probe = [measure_candidate(s) for s in schedules[:8]]
             first, again = (np.asarray(self.cost_model.predict(self.context, probe), dtype=np.float64)
                             for _ in range(2))
             self._task_model_ready = bool(np.allclose(first, again))
             logger.debug("ARCO: the task's cost model %s", "has learnt" if self._task_model_ready else
-                         "still predicts at random; scoring with the decision model")
-            if not self._task_model_ready:
-                return None
-        candidates = [measure_candidate(s) for s in schedules]
-        return np.asarray(self.cost_model.predict(self.context, candidates), dtype=np.float64)
+                         "still predicts at random; scoring with the early model")
+        model = self.cost_model if self._task_model_ready else self.early_model
+        return np.asarray(model.predict(self.context, [measure_candidate(s) for s in schedules]), dtype=np.float64)
 
     def _surrogate(self, space):
         def surrogate(indexes):
@@ -274,9 +243,7 @@ class ARCOSearchStrategy(PySearchStrategy):
             valid = np.array([s is not None for s in schedules], dtype=bool)
             scores = np.zeros(len(indexes))
             if valid.any():
-                predicted = self._task_model_scores([s for s in schedules if s is not None])
-                if predicted is None:
-                    predicted = space.decision_model.predict([i for i, ok in zip(indexes, valid) if ok])
+                predicted = self._model_scores([s for s in schedules if s is not None])
                 scores[valid] = predicted
                 scores[~valid] = predicted.min() - max(predicted.std(), 1.0)
             else:
@@ -291,14 +258,12 @@ class ARCOSearchStrategy(PySearchStrategy):
         """Up to ``n`` (space id, index, schedule) to measure: every engine proposes, the invalid are
         reported as failures and replaced, and the batch takes ``min_space_share`` evenly over the
         spaces and the rest by predicted score."""
-        offers = []
-        for space in self.spaces:
-            surrogate = self._surrogate(space) if space.engine.measured else None
-            offers.append(self._valid_proposals(space, n, surrogate))
-        guaranteed = int(n * self.min_space_share) // max(len(self.spaces), 1)
-        if not any(space.engine.measured for space in self.spaces) or all(
-                len(space.engine.measured) < space.engine.settings.init_trials for space in self.spaces):
-            guaranteed = n  # initial designs: round robin over the spaces
+        # Until a model has trained (the early model would predict at random): the engines' initial
+        # designs, round robin over the spaces.
+        learnt = self._task_model_ready or self.early_model.booster is not None
+        offers = [self._valid_proposals(space, n, self._surrogate(space) if learnt and space.engine.measured else None)
+                  for space in self.spaces]
+        guaranteed = int(n * self.min_space_share) // max(len(self.spaces), 1) if learnt else n
         batch, rest = [], []
         for round_robin in range(n):
             for space_id, offer in enumerate(offers):

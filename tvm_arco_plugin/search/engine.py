@@ -358,6 +358,8 @@ class ARCOSearch:
         # Local walks from the best measured configs and the elite; global walks from random configs,
         # whose finds get global_slots of every round so that the search cannot stay in one region.
         local = self.best_measured(walkers // 4) + ranked_elite[: walkers // 4]
+        if not local:  # nothing has worked yet and no elite: the first round after failed initial designs
+            local = self.random_unmeasured(walkers)
         found, entropies = [], []
         for group, share in ((0, 1 - s.global_share), (GLOBAL_GROUP, s.global_share)):
             if share <= 0:
