@@ -46,7 +46,7 @@ def _recorder(ms, sink):
     return RecordRunTimes()
 
 
-def strategy_seconds(name, profile, arco_stats):
+def strategy_seconds(profile, arco_stats):
     """Seconds spent inside the search strategy: ARCO counts its own; EvolutionarySearch reports its
     phases to MetaSchedule's profiler (``EvoSearch/...`` scopes); replay-trace reports none."""
     if arco_stats is not None:
@@ -88,7 +88,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter):
     return {
         "workload": workload_name, "strategy": strategy_name, "seed": seed, "budget": budget, "per_iter": per_iter,
         "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
-        "strategy_seconds": strategy_seconds(strategy_name, profile, arco.stats if arco else None),
+        "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
     }
 
