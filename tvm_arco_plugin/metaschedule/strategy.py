@@ -120,6 +120,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.failed_batches = 0
         self.first_error = None
         self.pending = []
+        self.last_measured = []  # a few schedules of the last batch: the task model's readiness probe
         base = self.settings or SearchSettings()
         per_space = max(base.elite + 1, self.candidates_per_round // max(len(design_spaces), 1))
         # A space's engine may follow the shared model from its own first measurement on.
@@ -163,6 +164,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         if not self._task_model_ready:
             self.early_model.update(self.context, list(measure_candidates), list(results))
         self.trials += len(results)
+        self.last_measured = [sch for _, _, sch in self.pending[:8]]
         if secs and all(s is None for s in secs):
             self.failed_batches += 1
             if self.first_error is None:
@@ -216,23 +218,27 @@ class ARCOSearchStrategy(PySearchStrategy):
         if keys:
             self._observe(keys, secs)
             self.early_model.update(self.context, candidates, results)
+            self.last_measured = [c.sch for c in candidates[:8]]
         return len(keys)
 
     # ---- proposals -----------------------------------------------------------------------------
-    def _model_scores(self, schedules):
-        """Scores of ``schedules``: the task's cost model once it has learnt, else the early model.
+    def _check_task_model(self, schedules):
+        """Whether the task's cost model has learnt, tested once per batch on ``schedules``.
 
         ``XGBModel`` returns uniform random numbers until it has ``num_warmup_samples`` (100) results,
-        and the strategy sees the task's model only through its FFI wrapper, so the test is behavioural,
-        on a few schedules before scoring them all: a model that has learnt gives the same scores twice.
-        Once it has, it is trusted for the rest of the task."""
-        if self.cost_model is not None and not self._task_model_ready:
-            probe = [measure_candidate(s) for s in schedules[:8]]
-            first, again = (np.asarray(self.cost_model.predict(self.context, probe), dtype=np.float64)
-                            for _ in range(2))
-            self._task_model_ready = bool(np.allclose(first, again))
-            logger.debug("ARCO: the task's cost model %s", "has learnt" if self._task_model_ready else
-                         "still predicts at random; scoring with the early model")
+        and the strategy sees the task's model only through its FFI wrapper, so the test is behavioural:
+        a model that has learnt gives the same scores twice. The model changes only between batches;
+        once it has learnt, it is trusted for the rest of the task."""
+        if self.cost_model is None or self._task_model_ready or not schedules:
+            return
+        probe = [measure_candidate(s) for s in schedules]
+        first, again = (np.asarray(self.cost_model.predict(self.context, probe), dtype=np.float64) for _ in range(2))
+        self._task_model_ready = bool(np.allclose(first, again))
+        logger.debug("ARCO: the task's cost model %s", "has learnt" if self._task_model_ready else
+                     "still predicts at random; scoring with the early model")
+
+    def _model_scores(self, schedules):
+        """Scores of ``schedules``: the task's cost model once it has learnt, else the early model."""
         model = self.cost_model if self._task_model_ready else self.early_model
         return np.asarray(model.predict(self.context, [measure_candidate(s) for s in schedules]), dtype=np.float64)
 
@@ -258,6 +264,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         """Up to ``n`` (space id, index, schedule) to measure: every engine proposes, the invalid are
         reported as failures and replaced, and the batch takes ``min_space_share`` evenly over the
         spaces and the rest by predicted score."""
+        self._check_task_model(self.last_measured)
         # Until a model has trained (the early model would predict at random): the engines' initial
         # designs, round robin over the spaces.
         learnt = self._task_model_ready or self.early_model.booster is not None
