@@ -128,6 +128,45 @@ def summarise(runs, budgets=(64, 128, 256), reference="evolutionary"):
     return out
 
 
+def targets(runs, challenger="arco", reference="evolutionary", budget=256, early=64, time_limit=2.0):
+    """Issue #13's three targets, over the (workload, seed) pairs both strategies ran.
+
+    - trials to the reference's best at ``budget``, as a share of ``budget``, geometric mean over the
+      pairs: a run that never reaches it counts as 1.0, so the mean is then a lower bound (``bounded``);
+    - best at ``early`` trials, mean over seeds, at least the reference's on every workload (and per run);
+    - strategy seconds per trial, the challenger's over the reference's, per workload."""
+    pairs = []
+    for mine in (r for r in runs if r["strategy"] == challenger):
+        ref = [r for r in runs if r["strategy"] == reference and r["workload"] == mine["workload"]
+               and r["seed"] == mine["seed"] and r["budget"] == mine["budget"]]
+        if ref and len(mine["best_gflops_curve"]) >= budget and len(ref[0]["best_gflops_curve"]) >= budget:
+            pairs.append((mine, ref[0]))
+    if not pairs:
+        return {}
+    reach = [trials_to_reach(m, best_at(r, budget)) for m, r in pairs]
+    geomean = float(np.exp(np.mean(np.log([1.0 if n is None else n / budget for n in reach]))))
+    early_rows, time_rows = {}, {}
+    for name in sorted({m["workload"] for m, _ in pairs}):
+        mine = [(m, r) for m, r in pairs if m["workload"] == name]
+        ours, theirs = (float(np.mean([best_at(run, early) for run in side])) for side in zip(*mine))
+        early_rows[name] = {challenger: ours, reference: theirs, "met": ours >= theirs}
+        per_trial = [[run["strategy_seconds"] / len(run["best_gflops_curve"]) for run in side
+                      if run["strategy_seconds"] is not None] for side in zip(*mine)]
+        if all(per_trial):
+            time_rows[name] = float(np.mean(per_trial[0]) / np.mean(per_trial[1]))
+    return {
+        "pairs": [[m["workload"], m["seed"]] for m, _ in pairs],
+        "trials_to_reference_best": {
+            "trials": reach, "reached": sum(n is not None for n in reach),
+            "geomean_share": geomean, "bounded": None in reach, "met": None not in reach and geomean <= 0.5},
+        "best_at_%d" % early: {
+            "per_workload": early_rows, "met": all(row["met"] for row in early_rows.values()),
+            "runs_at_least_reference": sum(best_at(m, early) >= best_at(r, early) for m, r in pairs)},
+        "strategy_time_ratio": {"per_workload": time_rows,
+                                "met": bool(time_rows) and max(time_rows.values()) <= time_limit},
+    }
+
+
 def plot(runs, path):
     import matplotlib
 
@@ -183,14 +222,15 @@ def main(argv=None):
                     continue
                 print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
                 runs.append(run_one(name, strategy, seed, args.budget, args.per_iter))
-                result = {"machine": os.uname().machine, "runs": runs, "summary": summarise(runs)}
+                result = {"machine": os.uname().machine, "runs": runs, "summary": summarise(runs),
+                          "targets": targets(runs, budget=args.budget)}
                 tmp = args.out + ".tmp"
                 with open(tmp, "w", encoding="utf-8") as f:
                     json.dump(result, f, indent=1)
                 os.replace(tmp, args.out)
                 if args.plot:
                     plot(runs, args.plot)
-    print(json.dumps(summarise(runs), indent=1))
+    print(json.dumps({"summary": summarise(runs), "targets": targets(runs, budget=args.budget)}, indent=1))
     return 0
 
 

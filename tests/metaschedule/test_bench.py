@@ -1,0 +1,39 @@
+"""The benchmark's verdict on #13's targets, from runs written the way bench.run_one writes them."""
+from tvm_arco_plugin.metaschedule.bench import targets
+
+
+def _run(strategy, workload, seed, curve, seconds):
+    return {"workload": workload, "strategy": strategy, "seed": seed, "budget": len(curve),
+            "best_gflops_curve": curve, "strategy_seconds": seconds}
+
+
+def test_targets_count_a_run_that_never_reaches_the_reference_as_the_whole_budget():
+    budget = 8
+    runs = [
+        _run("arco", "a", 0, [1, 5, 5, 5, 5, 5, 5, 5], 1.6),          # reaches 5 at trial 2
+        _run("evolutionary", "a", 0, [1, 1, 1, 1, 1, 1, 1, 5], 0.8),
+        _run("arco", "b", 0, [2, 2, 2, 2, 2, 2, 2, 2], 3.0),          # never reaches 4
+        _run("evolutionary", "b", 0, [1, 1, 1, 1, 1, 1, 4, 4], 1.0),
+        _run("arco", "c", 1, [1] * budget, 1.0),                      # no reference run for seed 1: left out
+    ]
+    verdict = targets(runs, budget=budget, early=4)
+    assert verdict["pairs"] == [["a", 0], ["b", 0]]
+    reach = verdict["trials_to_reference_best"]
+    assert reach["trials"] == [2, None] and reach["reached"] == 1
+    assert abs(reach["geomean_share"] - (2 / 8 * 1.0) ** 0.5) < 1e-12
+    assert reach["bounded"] and not reach["met"]
+    early = verdict["best_at_4"]
+    assert early["per_workload"]["a"]["met"] and early["per_workload"]["b"]["met"] and early["met"]
+    assert early["runs_at_least_reference"] == 2
+    ratios = verdict["strategy_time_ratio"]["per_workload"]
+    assert abs(ratios["a"] - 2.0) < 1e-12 and abs(ratios["b"] - 3.0) < 1e-12
+    assert not verdict["strategy_time_ratio"]["met"]
+
+
+def test_targets_are_met_only_when_every_run_reaches_the_reference_in_half_the_trials():
+    budget = 8
+    runs = [_run("arco", w, 0, [3] * budget, 1.0) for w in "ab"]
+    runs += [_run("evolutionary", w, 0, [1, 1, 1, 1, 1, 1, 1, 3], 1.0) for w in "ab"]
+    reach = targets(runs, budget=budget, early=4)["trials_to_reference_best"]
+    assert reach["trials"] == [1, 1] and reach["met"] and not reach["bounded"]
+    assert targets(runs[:2], budget=budget) == {}  # no reference runs: no verdict
