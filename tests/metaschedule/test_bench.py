@@ -1,5 +1,9 @@
 """The benchmark's verdict on #13's targets, from runs written the way bench.run_one writes them."""
-from tvm_arco_plugin.metaschedule.bench import targets
+import json
+
+import pytest
+
+from tvm_arco_plugin.metaschedule.bench import host_cpu, main, targets
 
 
 def _run(strategy, workload, seed, curve, seconds):
@@ -37,3 +41,17 @@ def test_targets_are_met_only_when_every_run_reaches_the_reference_in_half_the_t
     reach = targets(runs, budget=budget, early=4)["trials_to_reference_best"]
     assert reach["trials"] == [1, 1] and reach["met"] and not reach["bounded"]
     assert targets(runs[:2], budget=budget) == {}  # no reference runs: no verdict
+
+
+def test_a_results_file_of_another_cpu_is_refused_before_any_run_and_left_as_it_was(tmp_path, capsys):
+    path = tmp_path / "ms_bench.json"
+    text = json.dumps({"cpu": "not-" + host_cpu(), "runs": [_run("arco", "matmul_512", 0, [1.0], 1.0)]})
+    path.write_text(text)
+    with pytest.raises(SystemExit):
+        main(["--out", str(path), "--workloads", "matmul_512", "--strategies", "arco", "--seeds", "1"])
+    assert "not comparable" in capsys.readouterr().err
+    assert path.read_text() == text
+    path.write_text("{not json")
+    with pytest.raises(SystemExit):
+        main(["--out", str(path), "--workloads", "matmul_512", "--strategies", "arco", "--seeds", "1"])
+    assert "not a results file" in capsys.readouterr().err

@@ -59,6 +59,28 @@ def strategy_seconds(profile, arco_stats):
     return float(sum(outermost)) if outermost else None
 
 
+def host_cpu():
+    """The CPU LLVM sees here: runs of two CPUs are not comparable, so one results file holds one."""
+    tvm, _ = require_metaschedule()
+    return str(tvm.target.codegen.llvm_get_system_cpu())
+
+
+def load_runs(path, cpu):
+    """The runs already in ``path``; ValueError (one line) when it is not a results file of this CPU."""
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+        runs = saved["runs"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a results file of this benchmark ({err!r}); use another --out") from None
+    if runs and saved.get("cpu") != cpu:
+        raise ValueError(f"{path} holds runs measured on CPU {saved.get('cpu') or '(not recorded)'} and this "
+                         f"machine's is {cpu}: their timings are not comparable; use another --out")
+    return runs
+
+
 def run_one(workload_name, strategy_name, seed, budget, per_iter):
     tvm, ms = require_metaschedule()
     from .builder import local_builder
@@ -210,10 +232,11 @@ def main(argv=None):
         parser.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
     if args.budget < 1 or args.per_iter < 1:
         parser.error("--budget and --per-iter must be positive")
-    runs = []
-    if os.path.exists(args.out):
-        with open(args.out, encoding="utf-8") as f:
-            runs = json.load(f).get("runs", [])
+    cpu = host_cpu()
+    try:
+        runs = load_runs(args.out, cpu)
+    except ValueError as err:
+        parser.error(str(err))
     for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
         for name in workloads:
             for strategy in strategies:
@@ -222,7 +245,7 @@ def main(argv=None):
                     continue
                 print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
                 runs.append(run_one(name, strategy, seed, args.budget, args.per_iter))
-                result = {"machine": os.uname().machine, "runs": runs, "summary": summarise(runs),
+                result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs, "summary": summarise(runs),
                           "targets": targets(runs, budget=args.budget)}
                 tmp = args.out + ".tmp"
                 with open(tmp, "w", encoding="utf-8") as f:
