@@ -26,7 +26,7 @@ from tvm.relay import testing  # noqa: E402
 
 from . import ARCOTuner, host_target, templates  # noqa: E402,F401  (templates: registers arco/*)
 from .chameleon import ChameleonTuner  # noqa: E402
-from .recording import record_space  # noqa: E402
+from .recording import record_space, recorded_indexes  # noqa: E402
 from .replay import RecordedResults, replay_option  # noqa: E402
 from .search.engine import SearchSettings  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
@@ -100,10 +100,15 @@ def cmd_record(args):
     else:
         every = network_tasks(args.network, target)
         tasks = [every[int(i)] for i in args.tasks.split(",")] if args.tasks else every
+    paths = [os.path.join(args.out_dir, task_file_name(task)) for task in tasks]
+    try:  # every log is checked before anything is measured
+        for task, path in zip(tasks, paths):
+            recorded_indexes(task, path)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     option = local_measure_option(args)
     os.makedirs(args.out_dir, exist_ok=True)
-    for task in tasks:
-        path = os.path.join(args.out_dir, task_file_name(task))
+    for task, path in zip(tasks, paths):
         print(f"recording {task.name} {task.args}: {len(task.config_space)} configs -> {path}", flush=True)
         record_space(task, path, option)
     return 0

@@ -32,20 +32,25 @@ class _EnumerateTuner(autotvm.tuner.Tuner):
         pass
 
 
-def record_space(task, log_path, measure_option, callbacks=()):
-    """Measure all configs of ``task`` missing from ``log_path`` (an interrupted recording resumes).
+def recorded_indexes(task, log_path):
+    """Config indexes of ``task`` already measured in ``log_path``.
 
-    A log holding this task's records for another target (another CPU) is refused before anything is
-    measured: one recorded space holds one machine's timings."""
-    done = set()
-    if os.path.exists(log_path):
-        mine = [inp for inp, _ in read_records(log_path)
-                if inp.task.name == task.name and tuple(inp.task.args) == tuple(task.args)]
-        others = sorted({str(inp.target) for inp in mine} - {str(task.target)})
-        if others:
-            raise ValueError(f"{log_path} holds records of this task for target {others[0]!r}, and this machine's "
-                             f"is {str(task.target)!r}: their timings are not comparable; record into another log")
-        done = {inp.config.index for inp in mine}
+    ValueError (one line) when the log holds this task's records for another target (another CPU):
+    one recorded space holds one machine's timings."""
+    if not os.path.exists(log_path):
+        return set()
+    mine = [inp for inp, _ in read_records(log_path)
+            if inp.task.name == task.name and tuple(inp.task.args) == tuple(task.args)]
+    others = sorted({str(inp.target) for inp in mine} - {str(task.target)})
+    if others:
+        raise ValueError(f"{log_path} holds records of this task for target {others[0]!r}, and this machine's "
+                         f"is {str(task.target)!r}: their timings are not comparable; record into another log")
+    return {inp.config.index for inp in mine}
+
+
+def record_space(task, log_path, measure_option, callbacks=()):
+    """Measure all configs of ``task`` missing from ``log_path`` (an interrupted recording resumes)."""
+    done = recorded_indexes(task, log_path)
     tuner = _EnumerateTuner(task, done)
     n_todo = len(tuner.todo)
     logger.info("recording %s: %d configs already in %s, %d to measure", task.name, len(done), log_path, n_todo)
