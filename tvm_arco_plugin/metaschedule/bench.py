@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from ..target import host_cpu  # runs of two CPUs are not comparable, so one results file holds one
 from ._tvm import require_metaschedule
 from .workloads import WORKLOADS, default_target, workload
 
@@ -57,12 +58,6 @@ def strategy_seconds(profile, arco_stats):
     outermost = [seconds for scope, seconds in evo.items()
                  if not any(scope.startswith(parent + "/") for parent in evo if parent != scope)]
     return float(sum(outermost)) if outermost else None
-
-
-def host_cpu():
-    """The CPU LLVM sees here: runs of two CPUs are not comparable, so one results file holds one."""
-    tvm, _ = require_metaschedule()
-    return str(tvm.target.codegen.llvm_get_system_cpu())
 
 
 def load_runs(path, cpu):
