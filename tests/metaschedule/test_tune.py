@@ -83,3 +83,29 @@ def test_the_builder_fix_moves_the_slow_import_out_of_the_build_timeout():
     fixed = local_builder(timeout_sec=timeout, max_workers=1).build(build_input)[0]
     assert plain.error_msg is not None and "Timeout" in plain.error_msg
     assert fixed.error_msg is None and fixed.artifact_path
+
+
+def test_the_builder_keeps_its_workers_across_batches_and_replaces_each_after_its_builds():
+    """Why: TVM's LocalBuilder starts new workers (each paying the slow import) for every batch, so a
+    strategy with small batches paid it more often. The export reports the worker's process id."""
+    from tvm_arco_plugin.metaschedule.builder import PooledLocalBuilder
+
+    def skip_build(mod, target, params):
+        return None
+
+    def worker_pid(rt_mod):
+        import os
+
+        return str(os.getpid())
+
+    batch = [ms.builder.BuilderInput(matmul(8), default_target())]
+    builder = PooledLocalBuilder(max_workers=1, builds_per_worker=4, f_build=skip_build, f_export=worker_pid)
+    try:
+        pids = [builder.build(batch)[0].artifact_path for _ in range(5)]
+    finally:
+        builder.shutdown()
+    assert all(pid and pid.isdigit() for pid in pids), pids
+    assert pids[0] == pids[1] == pids[2], "one worker serves the start-up check and three builds, batch after batch"
+    assert pids[3] == pids[4] != pids[2], "and is replaced after them"
+    plain = ms.builder.LocalBuilder(max_workers=1, f_build=skip_build, f_export=worker_pid)
+    assert plain.build(batch)[0].artifact_path != plain.build(batch)[0].artifact_path, "TVM's starts anew per batch"

@@ -92,11 +92,15 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter):
     seconds = []
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds)]
     tic = time.time()
-    with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
-        ms.tune_tir(mod, default_target(), work_dir, max_trials_global=budget, num_trials_per_iter=per_iter,
-                    strategy=arco if arco is not None else strategy_name, builder=local_builder(),
-                    measure_callbacks=callbacks, seed=seed)
-        profile = {k: float(v) for k, v in profiler.get().items()}
+    builder = local_builder()
+    try:
+        with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
+            ms.tune_tir(mod, default_target(), work_dir, max_trials_global=budget, num_trials_per_iter=per_iter,
+                        strategy=arco if arco is not None else strategy_name, builder=builder,
+                        measure_callbacks=callbacks, seed=seed)
+            profile = {k: float(v) for k, v in profiler.get().items()}
+    finally:
+        builder.shutdown()
     best, curve = 0.0, []
     for sec in seconds:
         if sec is not None:

@@ -19,8 +19,12 @@ def tune(mod, target, work_dir, strategy, trials, seed):
     from .builder import local_builder
 
     tic = time.time()
-    database = ms.tune_tir(mod, target, work_dir, max_trials_global=trials, num_trials_per_iter=min(64, trials),
-                           strategy=strategy, builder=local_builder(), seed=seed)
+    builder = local_builder()
+    try:
+        database = ms.tune_tir(mod, target, work_dir, max_trials_global=trials, num_trials_per_iter=min(64, trials),
+                               strategy=strategy, builder=builder, seed=seed)
+    finally:
+        builder.shutdown()
     return database, time.time() - tic
 
 
