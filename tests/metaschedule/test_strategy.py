@@ -2,13 +2,14 @@
 measurements from a deterministic function of each candidate's decisions (no building or running):
 proposals depend only on the seed and the measurements."""
 import math
+import threading
 
 import numpy as np
 
 import pytest
 
 from tvm_arco_plugin.metaschedule import ARCOSearchStrategy
-from tvm_arco_plugin.metaschedule.space import PERFECT_TILE, is_sampling
+from tvm_arco_plugin.metaschedule.space import PERFECT_TILE, TraceSpace, is_sampling
 
 from helpers import ms, tune_context
 
@@ -29,8 +30,8 @@ def pretend_seconds(candidate):
     return 1e-4 * cost
 
 
-def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16):
-    context = tune_context(mod)
+def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2):
+    context = tune_context(mod, num_threads=num_threads)
     strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch)
     strategy._initialize_with_tune_context(context)
     strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, None)
@@ -58,6 +59,25 @@ def test_same_seed_and_measurements_give_the_same_candidates(matmul_128):
     flat = [t for batch in first for t in batch]
     assert len(set(flat)) == len(flat)  # nothing measured twice
     assert len(strategy.stats.measured) == 48
+
+
+def test_replaying_on_two_threads_gives_the_candidates_of_one(matmul_128, monkeypatch):
+    """Replays run on the context's threads, each on its own copy of the module; the proposals must
+    not depend on it."""
+    replayed_on = []
+    replay = TraceSpace.schedule
+
+    def recording_replay(self, index):
+        replayed_on.append(threading.current_thread().name)
+        return replay(self, index)
+
+    monkeypatch.setattr(TraceSpace, "schedule", recording_replay)
+    one_thread, _ = drive(matmul_128, seed=5, trials=32, num_threads=1)
+    assert not any(name.startswith("arco-replay") for name in replayed_on)
+    replayed_on.clear()
+    two_threads, _ = drive(matmul_128, seed=5, trials=32, num_threads=2)
+    assert len({name for name in replayed_on if name.startswith("arco-replay")}) == 2
+    assert one_thread == two_threads
 
 
 def test_search_moves_to_faster_configs_than_its_initial_design(matmul_128):

@@ -14,6 +14,7 @@ A knob vector is replayed with ``Trace.apply_to_schedule`` and a decision provid
 the task's postprocessors; a replay or postprocessor failure makes the config invalid.
 """
 import itertools
+import threading
 
 import numpy as np
 
@@ -72,6 +73,8 @@ class TraceSpace:
         self._schedule_cls = Schedule
         self._tvm_error = tvm.TVMError if hasattr(tvm, "TVMError") else Exception
         self.mod = mod
+        self._thread_copies = threading.local()
+        self._save_json, self._load_json = tvm.ir.save_json, tvm.ir.load_json
         self.trace = design_space.trace
         self.postprocs = list(postprocs)
         self.space_id = space_id
@@ -124,7 +127,7 @@ class TraceSpace:
         """Replays the trace (postprocessing instructions removed); ``provide(position, inst, inputs,
         attrs, decision, sch)`` gives each sampling instruction's decision. None if the replay fails."""
         # Schedule seeds must lie in [1, 2**31 - 1].
-        sch = self._schedule_cls(self.mod, seed=1 + (self.seed if seed is None else seed) % (2**31 - 2))
+        sch = self._schedule_cls(self._module(), seed=1 + (self.seed if seed is None else seed) % (2**31 - 2))
         counter = itertools.count()
 
         def provider(inst, inputs, attrs, decision):
@@ -137,6 +140,15 @@ class TraceSpace:
         except self._tvm_error:
             return None
         return sch
+
+    def _module(self):
+        """The module to replay on: a copy per thread other than the one that made the space, as
+        MetaSchedule's EvolutionarySearch gives each of its replay threads its own copy."""
+        if threading.current_thread() is threading.main_thread():
+            return self.mod
+        if getattr(self._thread_copies, "mod", None) is None:
+            self._thread_copies.mod = self._load_json(self._save_json(self.mod))
+        return self._thread_copies.mod
 
     def decisions_of(self, knob_vector):
         return [self._decision(i, self.domains[i][int(v)]) for i, v in enumerate(knob_vector)]
