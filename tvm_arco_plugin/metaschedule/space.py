@@ -73,6 +73,7 @@ class TraceSpace:
         self._schedule_cls = Schedule
         self._tvm_error = tvm.TVMError if hasattr(tvm, "TVMError") else Exception
         self.mod = mod
+        self._owner_thread = threading.get_ident()
         self._thread_copies = threading.local()
         self._save_json, self._load_json = tvm.ir.save_json, tvm.ir.load_json
         self.trace = design_space.trace
@@ -144,7 +145,7 @@ class TraceSpace:
     def _module(self):
         """The module to replay on: a copy per thread other than the one that made the space, as
         MetaSchedule's EvolutionarySearch gives each of its replay threads its own copy."""
-        if threading.current_thread() is threading.main_thread():
+        if threading.get_ident() == self._owner_thread:
             return self.mod
         if getattr(self._thread_copies, "mod", None) is None:
             self._thread_copies.mod = self._load_json(self._save_json(self.mod))
