@@ -30,11 +30,12 @@ def pretend_seconds(candidate):
     return 1e-4 * cost
 
 
-def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2):
+def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2,
+          cost_model=None, on_results=None):
     context = tune_context(mod, num_threads=num_threads)
     strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch)
     strategy._initialize_with_tune_context(context)
-    strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, None)
+    strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, cost_model)
     proposed = []
     while True:
         candidates = strategy.generate_measure_candidates()
@@ -45,6 +46,8 @@ def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batc
         results = [ms.runner.RunnerResult(None, "pretend build failure") if failing(c)
                    else ms.runner.RunnerResult([pretend_seconds(c)], None) for c in candidates]
         strategy.notify_runner_results(candidates, results)
+        if on_results is not None:
+            on_results(candidates, results)
     strategy.post_tuning()
     return proposed, strategy
 

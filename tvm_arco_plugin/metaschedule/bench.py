@@ -76,13 +76,18 @@ def load_runs(path, cpu):
     return runs
 
 
-def run_one(workload_name, strategy_name, seed, budget, per_iter):
+def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=()):
     tvm, ms = require_metaschedule()
     from .builder import local_builder
     from ..search.engine import SearchSettings
     from .strategy import ARCOSearchStrategy
 
     mod = workload(workload_name)
+    cost_model = "xgb"
+    if prior:  # every strategy gets the same prior-trained model; never one that saw this workload
+        from .prior import cost_model_from_databases
+
+        cost_model = cost_model_from_databases(prior, default_target(), exclude=[mod], seed=seed)
     flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
     arco = None
     if strategy_name in ARCO_VARIANTS:
@@ -97,7 +102,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter):
         with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
             ms.tune_tir(mod, default_target(), work_dir, max_trials_global=budget, num_trials_per_iter=per_iter,
                         strategy=arco if arco is not None else strategy_name, builder=builder,
-                        measure_callbacks=callbacks, seed=seed)
+                        measure_callbacks=callbacks, seed=seed, cost_model=cost_model)
             profile = {k: float(v) for k, v in profiler.get().items()}
     finally:
         builder.shutdown()
@@ -108,6 +113,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter):
         curve.append(best)
     return {
         "workload": workload_name, "strategy": strategy_name, "seed": seed, "budget": budget, "per_iter": per_iter,
+        "prior": list(prior),
         "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
         "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
@@ -220,6 +226,9 @@ def main(argv=None):
     parser.add_argument("--per-iter", type=int, default=64)
     parser.add_argument("--out", required=True, help="JSON file; runs already in it are kept and not re-run")
     parser.add_argument("--plot", help="PNG of the best-so-far curves")
+    parser.add_argument("--prior", default="", help="work dirs (comma-separated) of earlier tunes whose records "
+                        "train every strategy's cost model before the first trial (prior.py); the tuned "
+                        "workload's own records are left out")
     args = parser.parse_args(argv)
     workloads, strategies = args.workloads.split(","), args.strategies.split(",")
     unknown = [w for w in workloads if w not in WORKLOADS and not (w.startswith("matmul_") and w[7:].isdigit())] + [s for s in strategies if s not in STRATEGIES]
@@ -236,6 +245,13 @@ def main(argv=None):
         runs = load_runs(args.out, cpu)
     except ValueError as err:
         parser.error(str(err))
+    prior = [d for d in args.prior.split(",") if d]
+    missing = [d for d in prior if not os.path.isfile(os.path.join(d, "database_tuning_record.json"))]
+    if missing:
+        parser.error(f"--prior: no MetaSchedule JSON database in {', '.join(missing)}")
+    if any(r.get("prior", []) != prior for r in runs):
+        parser.error(f"{args.out} holds runs with another --prior; runs with and without prior knowledge are "
+                     "kept in separate files; use another --out")
     for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
         for name in workloads:
             for strategy in strategies:
@@ -243,7 +259,7 @@ def main(argv=None):
                        and r["budget"] == args.budget for r in runs):
                     continue
                 print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
-                runs.append(run_one(name, strategy, seed, args.budget, args.per_iter))
+                runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior))
                 result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs, "summary": summarise(runs),
                           "targets": targets(runs, budget=args.budget)}
                 tmp = args.out + ".tmp"

@@ -132,12 +132,15 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.failed_batches = 0
         self.first_error = None
         self.pending = []
-        self.last_measured = []  # a few schedules of the last batch: the task model's readiness probe
+        # The task model's readiness probe: a few schedules of the last batch, before any the design
+        # spaces themselves (a cost model trained on earlier tunes has learnt before the first batch).
+        self.last_measured = list(design_spaces)[:8]
         base = self.settings or SearchSettings()
         per_space = max(base.elite + 1, self.candidates_per_round // max(len(design_spaces), 1))
-        # A space's engine may follow the shared model from its own first measurement on.
+        # A space's engine follows the shared model as soon as the model has learnt, even before the
+        # space has a measurement of its own: whether to is decided here (_pick), not by the engine.
         settings = SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1,
-                                     "init_trials": 1})
+                                     "init_trials": 0})
         threads = int(getattr(self.context, "num_threads", 1) or 1)
         self.replay_threads = ThreadPoolExecutor(threads, thread_name_prefix="arco-replay") if threads > 1 else None
         postprocs = self.context.space_generator.postprocs
@@ -282,11 +285,10 @@ class ARCOSearchStrategy(PySearchStrategy):
         reported as failures and replaced, and the batch takes ``min_space_share`` evenly over the
         spaces and the rest by predicted score."""
         self._check_task_model(self.last_measured)
-        # Until a model has trained (the early model would predict at random): the engines' initial
-        # designs, round robin over the spaces.
+        # Until a model has learnt (the task's, possibly from earlier tunes, or the early model after a
+        # batch): the engines' initial designs, round robin over the spaces.
         learnt = self._task_model_ready or self.early_model.booster is not None
-        offers = [self._valid_proposals(space, n, self._surrogate(space) if learnt and space.engine.measured else None)
-                  for space in self.spaces]
+        offers = [self._valid_proposals(space, n, self._surrogate(space) if learnt else None) for space in self.spaces]
         guaranteed = int(n * self.min_space_share) // max(len(self.spaces), 1) if learnt else n
         batch, rest = [], []
         for round_robin in range(n):
