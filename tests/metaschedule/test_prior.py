@@ -3,29 +3,32 @@ follows from its first batch (measurements are the deterministic pretend run tim
 import numpy as np
 import pytest
 
-from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases
+from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases, evaluate
 from tvm_arco_plugin.metaschedule.workloads import default_target, matmul
 
 from helpers import ms, tune_context
 from test_strategy import drive, pretend_seconds
 
 
-@pytest.fixture(scope="module")
-def other_workload_database(tmp_path_factory):
-    """64 pretend-measured records of a 96^3 matmul, written as a tune would write them."""
-    work_dir = str(tmp_path_factory.mktemp("prior"))
-    database = ms.database.JSONDatabase(work_dir=work_dir)
-    mod = matmul(96)
+def pretend_tune(work_dir, mod, seed, trials=64):
+    """ARCO's candidates with pretend run times, written to a JSON database as a tune writes them."""
+    database = ms.database.JSONDatabase(work_dir=str(work_dir))
     workload = database.commit_workload(mod)
-    target = default_target()
 
     def record(candidates, results):
         for candidate, result in zip(candidates, results):
             database.commit_tuning_record(ms.database.TuningRecord(
-                candidate.sch.trace, workload, result.run_secs, target, candidate.args_info))
+                candidate.sch.trace, workload, result.run_secs, default_target(), candidate.args_info))
 
-    drive(mod, seed=11, trials=64, on_results=record)
-    return work_dir, mod
+    drive(mod, seed=seed, trials=trials, on_results=record)
+    return str(work_dir)
+
+
+@pytest.fixture(scope="module")
+def other_workload_database(tmp_path_factory):
+    """64 pretend-measured records of a 96^3 matmul."""
+    mod = matmul(96)
+    return pretend_tune(tmp_path_factory.mktemp("prior"), mod, seed=11), mod
 
 
 def first_batch_seconds(mod, cost_model, seeds=(0, 1, 2)):
@@ -56,3 +59,16 @@ def test_the_tuned_workloads_own_records_are_left_out_and_an_empty_prior_is_refu
         cost_model_from_databases([work_dir], default_target(), exclude=[mod])
     with pytest.raises(ValueError, match="holds no MetaSchedule JSON database"):
         cost_model_from_databases([str(tmp_path)], default_target())
+
+
+def test_evaluating_a_prior_shows_it_ranks_another_workloads_records_better(other_workload_database,
+                                                                                 matmul_128, tmp_path):
+    prior_dir, _ = other_workload_database
+    result = evaluate([prior_dir], pretend_tune(tmp_path, matmul_128, seed=12), default_target(),
+                      sizes=(0, 16), splits=3)
+    assert result["workload_records"] == 64
+    rows = {(row["measured"], row["prior"]): row for row in result["rows"]}
+    assert set(rows) == {(0, True), (16, True), (16, False)}
+    # After 16 records of its own, the model with the prior ranks the rest better than the model without.
+    assert rows[16, True]["spearman"] > rows[16, False]["spearman"] + 0.1
+    assert rows[16, True]["best_of_top_16"] > rows[16, False]["best_of_top_16"]

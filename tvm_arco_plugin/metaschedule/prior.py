@@ -13,10 +13,16 @@ a workload), so any search strategy can use it; ``ARCOSearchStrategy`` follows i
 
 Recording a database to learn from, e.g. random schedules of another layer:
 
-    python -m tvm_arco_plugin.metaschedule.prior --workload resnet18_conv2d_28 --trials 256 \\
+    python -m tvm_arco_plugin.metaschedule.prior record --workload resnet18_conv2d_28 --trials 256 \\
         --seed 7 --work-dir priors/resnet18_conv2d_28
+
+and how well a prior ranks another workload's recorded schedules (JSON):
+
+    python -m tvm_arco_plugin.metaschedule.prior evaluate --prior priors/resnet18_conv2d_28 \\
+        --workload-db priors/resnet18_conv2d_14 --out prior_eval.json
 """
 import argparse
+import json
 import logging
 import os
 import sys
@@ -31,44 +37,60 @@ def _context(ms, mod, target):
                           search_strategy="replay-trace", task_name="prior", num_threads=1).clone()
 
 
+def _replayed(ms, mod, records):
+    """(MeasureCandidates, RunnerResults, records skipped) of measured records: each trace replayed on
+    ``mod``; a trace that no longer replays (another TVM's) is skipped."""
+    tvm, _ = require_metaschedule()
+    from tvm.s_tir.schedule import Schedule
+
+    from .strategy import measure_candidate
+
+    candidates, results, skipped = [], [], 0
+    for record in records:
+        sch = Schedule(mod)
+        try:
+            record.trace.apply_to_schedule(sch, remove_postproc=False)
+        except tvm.TVMError:
+            skipped += 1
+            continue
+        candidates.append(measure_candidate(sch))
+        results.append(ms.runner.RunnerResult(run_secs=record.run_secs, error_msg=None))
+    return candidates, results, skipped
+
+
+def _measured_records(ms, work_dir):
+    from .strategy import run_seconds
+
+    if not os.path.isfile(os.path.join(work_dir, "database_tuning_record.json")):
+        raise ValueError(f"{work_dir} holds no MetaSchedule JSON database (database_tuning_record.json)")
+    return [r for r in ms.database.JSONDatabase(work_dir=work_dir).get_all_tuning_records()
+            if run_seconds(r) is not None]
+
+
 def cost_model_from_databases(work_dirs, target, exclude=(), seed=0, num_warmup_samples=0):
     """An ``XGBModel`` updated with every measured record of the JSON databases in ``work_dirs``.
 
     ``num_warmup_samples``: 0 (not XGBModel's 100) so that the model predicts from the first trial on:
-    the earlier records are its warm-up. ``exclude``: IRModules whose records are left out (the workload about to be tuned, so that a
-    benchmark cannot learn its answer). ValueError, one line, if a folder holds no database or no
-    record could be used. Records whose trace no longer replays are skipped with one warning."""
-    tvm, ms = require_metaschedule()
+    the earlier records are its warm-up. ``exclude``: IRModules whose records are left out (the workload
+    about to be tuned, so that a benchmark cannot learn its answer). ValueError, one line, if a folder
+    holds no database or no record could be used. Records whose trace no longer replays are skipped
+    with one warning."""
+    _, ms = require_metaschedule()
     from tvm.s_tir.meta_schedule.utils import shash2hex  # XGBModel's own grouping key
-    from tvm.s_tir.schedule import Schedule
-
-    from .strategy import measure_candidate, run_seconds
 
     excluded = {shash2hex(mod) for mod in exclude}
     model = ms.cost_model.XGBModel(num_warmup_samples=num_warmup_samples,
                                    config=ms.cost_model.xgb_model.XGBConfig(seed=seed))
     used, skipped = 0, 0
     for work_dir in work_dirs:
-        if not os.path.isfile(os.path.join(work_dir, "database_tuning_record.json")):
-            raise ValueError(f"{work_dir} holds no MetaSchedule JSON database (database_tuning_record.json)")
-        database = ms.database.JSONDatabase(work_dir=work_dir)
         by_workload = {}
-        for record in database.get_all_tuning_records():
-            mod = record.workload.mod
-            if shash2hex(mod) in excluded or run_seconds(record) is None:
-                continue
-            by_workload.setdefault(shash2hex(mod), (mod, []))[1].append(record)
+        for record in _measured_records(ms, work_dir):
+            key = shash2hex(record.workload.mod)
+            if key not in excluded:
+                by_workload.setdefault(key, (record.workload.mod, []))[1].append(record)
         for mod, records in by_workload.values():
-            candidates, results = [], []
-            for record in records:
-                sch = Schedule(mod)
-                try:
-                    record.trace.apply_to_schedule(sch, remove_postproc=False)
-                except tvm.TVMError:
-                    skipped += 1
-                    continue
-                candidates.append(measure_candidate(sch))
-                results.append(ms.runner.RunnerResult(run_secs=record.run_secs, error_msg=None))
+            candidates, results, failed = _replayed(ms, mod, records)
+            skipped += failed
             if candidates:
                 model.update(_context(ms, mod, target), candidates, results)
                 used += len(candidates)
@@ -79,22 +101,88 @@ def cost_model_from_databases(work_dirs, target, exclude=(), seed=0, num_warmup_
     return model
 
 
+def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10, top=16, seed=0):
+    """How well the cost model ranks one workload's recorded schedules, with and without the prior, after
+    ``n`` of them (drawn at random) are measured, as a tune's model would be (``XGBModel``'s own update,
+    adaptive training included). Per ``n``: Spearman's rank correlation on the other records, and the best
+    of the ``top`` it ranks first against the best of ``top`` drawn at random, as shares of the best record."""
+    import tempfile
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    _, ms = require_metaschedule()
+    records = _measured_records(ms, workload_dir)
+    if not records or len({str(r.workload.mod) for r in records}) != 1:
+        raise ValueError(f"{workload_dir} must hold measured records of exactly one workload")
+    mod = records[0].workload.mod
+    candidates, results, _ = _replayed(ms, mod, records)
+    speed = np.array([1.0 / np.mean([float(s) for s in r.run_secs]) for r in results])
+    speed /= speed.max()
+    context = _context(ms, mod, target)
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = os.path.join(tmp, "prior.tar")
+        cost_model_from_databases(prior_dirs, target, exclude=[mod], seed=seed).save(saved)
+        rows = []
+        for n in sizes:
+            for with_prior in (True, False) if n else (True,):
+                rho, ranked, drawn = [], [], []
+                for split in range(splits):
+                    rng = np.random.default_rng(1000 * n + split)
+                    measured = rng.choice(len(candidates), n, replace=False)
+                    rest = np.setdiff1d(np.arange(len(candidates)), measured)
+                    model = ms.cost_model.XGBModel(num_warmup_samples=0,
+                                                   config=ms.cost_model.xgb_model.XGBConfig(seed=seed + split))
+                    if with_prior:
+                        model.load(saved)
+                        # As in a tune that started from the prior: load() forgets the size of the last
+                        # training set, and adaptive training retrains only when the data grew by a fifth.
+                        model.last_train_size = model.data_size
+                    if n:
+                        model.update(context, [candidates[i] for i in measured], [results[i] for i in measured])
+                    predicted = np.asarray(model.predict(context, [candidates[i] for i in rest]))
+                    rho.append(spearmanr(predicted, speed[rest]).statistic)
+                    ranked.append(speed[rest][np.argsort(-predicted, kind="stable")[:top]].max())
+                    drawn.append(speed[rest][rng.choice(len(rest), top, replace=False)].max())
+                rows.append({"measured": n, "prior": with_prior, "spearman": float(np.mean(rho)),
+                             "spearman_sd": float(np.std(rho)), f"best_of_top_{top}": float(np.mean(ranked)),
+                             f"best_of_random_{top}": float(np.mean(drawn))})
+    return {"workload_records": len(candidates), "prior": list(prior_dirs), "splits": splits, "rows": rows}
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Record random schedules of a workload (MetaSchedule's "
-                                                 "replay-trace strategy, real measurements) as prior data.")
-    parser.add_argument("--workload", required=True)
-    parser.add_argument("--trials", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--work-dir", required=True)
+    parser = argparse.ArgumentParser(description="Prior data for MetaSchedule tunes: record it, or evaluate it.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    record = commands.add_parser("record", help="measure random schedules of a workload (MetaSchedule's "
+                                                "replay-trace strategy) into a JSON database")
+    record.add_argument("--workload", required=True)
+    record.add_argument("--trials", type=int, default=256)
+    record.add_argument("--seed", type=int, default=7)
+    record.add_argument("--work-dir", required=True)
+    check = commands.add_parser("evaluate", help="how well a prior ranks another workload's recorded schedules")
+    check.add_argument("--prior", required=True, help="work dirs, comma-separated")
+    check.add_argument("--workload-db", required=True, help="work dir with records of the workload to rank")
+    check.add_argument("--splits", type=int, default=10)
+    check.add_argument("--out", required=True, help="JSON file")
     args = parser.parse_args(argv)
-    from .builder import local_builder
     from .workloads import default_target, workload
+
+    _, ms = require_metaschedule()
+    if args.command == "evaluate":
+        try:
+            result = evaluate(args.prior.split(","), args.workload_db, default_target(), splits=args.splits)
+        except ValueError as err:
+            parser.error(str(err))
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+        print(json.dumps(result["rows"], indent=1))
+        return 0
+    from .builder import local_builder
 
     try:
         mod = workload(args.workload)
     except ValueError as err:
         parser.error(str(err))
-    _, ms = require_metaschedule()
     builder = local_builder()
     try:
         ms.tune_tir(mod, default_target(), args.work_dir, max_trials_global=args.trials, num_trials_per_iter=64,
