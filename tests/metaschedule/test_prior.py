@@ -61,8 +61,8 @@ def test_the_tuned_workloads_own_records_are_left_out_and_an_empty_prior_is_refu
         cost_model_from_databases([str(tmp_path)], default_target())
 
 
-def test_evaluating_a_prior_shows_it_ranks_another_workloads_records_better(other_workload_database,
-                                                                                 matmul_128, tmp_path):
+def test_evaluating_a_prior_shows_it_ranks_another_workloads_records_better(other_workload_database, matmul_128,
+                                                                           tmp_path):
     prior_dir, _ = other_workload_database
     result = evaluate([prior_dir], pretend_tune(tmp_path, matmul_128, seed=12), default_target(),
                       sizes=(0, 16), splits=3)
