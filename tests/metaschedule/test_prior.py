@@ -7,7 +7,7 @@ from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases, evalua
 from tvm_arco_plugin.metaschedule.workloads import default_target, matmul
 
 from helpers import ms, tune_context
-from test_strategy import drive, pretend_seconds
+from test_strategy import drive
 
 
 def pretend_tune(work_dir, mod, seed, trials=64):

@@ -117,6 +117,9 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
         raise ValueError(f"{workload_dir} must hold measured records of exactly one workload")
     mod = records[0].workload.mod
     candidates, results, _ = _replayed(ms, mod, records)
+    if len(candidates) < max(sizes) + top:
+        raise ValueError(f"{workload_dir} has {len(candidates)} usable records; evaluating needs at least "
+                         f"{max(sizes) + top} (the largest training set and {top} to rank)")
     speed = np.array([1.0 / np.mean([float(s) for s in r.run_secs]) for r in results])
     speed /= speed.max()
     context = _context(ms, mod, target)
