@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases, evaluate
+from tvm_arco_plugin.metaschedule.strategy import measure_candidate
 from tvm_arco_plugin.metaschedule.workloads import default_target, matmul
 
 from helpers import ms, tune_context
@@ -44,8 +45,7 @@ def test_a_model_trained_on_another_workload_guides_arcos_first_batch(other_work
     work_dir, _ = other_workload_database
     model = cost_model_from_databases([work_dir], default_target())
     context = tune_context(matmul_128)
-    probe = [ms.search_strategy.MeasureCandidate(s, ms.arg_info.ArgInfo.from_entry_func(s.mod))
-             for s in context.generate_design_space()]
+    probe = [measure_candidate(s) for s in context.generate_design_space()]
     assert np.allclose(model.predict(context, probe), model.predict(context, probe))  # learnt: no warm-up left
     without = first_batch_seconds(matmul_128, cost_model=None)
     with_prior = first_batch_seconds(matmul_128, cost_model=model)

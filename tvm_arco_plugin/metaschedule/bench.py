@@ -246,7 +246,9 @@ def main(argv=None):
     except ValueError as err:
         parser.error(str(err))
     prior = [d for d in args.prior.split(",") if d]
-    missing = [d for d in prior if not os.path.isfile(os.path.join(d, "database_tuning_record.json"))]
+    from .prior import has_database
+
+    missing = [d for d in prior if not has_database(d)]
     if missing:
         parser.error(f"--prior: no MetaSchedule JSON database in {', '.join(missing)}")
     if any(r.get("prior", []) != prior for r in runs):

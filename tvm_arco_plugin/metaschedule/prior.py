@@ -58,10 +58,14 @@ def _replayed(ms, mod, records):
     return candidates, results, skipped
 
 
+def has_database(work_dir):
+    return os.path.isfile(os.path.join(work_dir, "database_tuning_record.json"))
+
+
 def _measured_records(ms, work_dir):
     from .strategy import run_seconds
 
-    if not os.path.isfile(os.path.join(work_dir, "database_tuning_record.json")):
+    if not has_database(work_dir):
         raise ValueError(f"{work_dir} holds no MetaSchedule JSON database (database_tuning_record.json)")
     return [r for r in ms.database.JSONDatabase(work_dir=work_dir).get_all_tuning_records()
             if run_seconds(r) is not None]
@@ -111,6 +115,8 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
     import numpy as np
     from scipy.stats import spearmanr
 
+    from .strategy import run_seconds
+
     _, ms = require_metaschedule()
     records = _measured_records(ms, workload_dir)
     if not records or len({str(r.workload.mod) for r in records}) != 1:
@@ -120,7 +126,7 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
     if len(candidates) < max(sizes) + top:
         raise ValueError(f"{workload_dir} has {len(candidates)} usable records; evaluating needs at least "
                          f"{max(sizes) + top} (the largest training set and {top} to rank)")
-    speed = np.array([1.0 / np.mean([float(s) for s in r.run_secs]) for r in results])
+    speed = np.array([1.0 / run_seconds(r) for r in results])
     speed /= speed.max()
     context = _context(ms, mod, target)
     with tempfile.TemporaryDirectory() as tmp:

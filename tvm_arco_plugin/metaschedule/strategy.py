@@ -132,7 +132,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.failed_batches = 0
         self.first_error = None
         self.pending = []
-        # The task model's readiness probe: a few schedules of the last batch, before any the design
+        # The task model's readiness probe: a few schedules of the last batch; before any, the design
         # spaces themselves (a cost model trained on earlier tunes has learnt before the first batch).
         self.last_measured = list(design_spaces)[:8]
         base = self.settings or SearchSettings()
