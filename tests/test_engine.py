@@ -136,6 +136,24 @@ def test_a_frozen_policy_finds_worse_candidates_than_a_learning_one(joint_space_
     assert (learnt[:, 1] < 0.9).all() and (frozen[:, 1] > 0.99).all()
 
 
+def test_generations_climb_the_surrogate_within_one_round(joint_space_layout):
+    """Split into generations, each starting from the best the round has scored so far, the local walks
+    reach configs the surrogate rates higher in the round's first model-guided proposal than one
+    generation does, with the same cost-model budget and no config scored twice."""
+    layout, surrogate = joint_space_layout, peaked_surrogate(joint_space_layout)
+    best = {1: [], 4: []}
+    for seed in range(3):
+        for generations in best:
+            search = run_search(layout, SearchSettings(generations=generations), seed=seed, rounds=2,
+                                surrogate=surrogate)
+            assert search.scored_per_round[0] <= SearchSettings().candidates_per_round
+            assert len(np.unique(search.candidates)) == len(search.candidates)
+            best[generations].append(np.sort(search.candidate_scores)[-16:].mean())
+    assert np.mean(best[4]) > 2 * np.mean(best[1])  # measured: 0.30 vs 0.09 (the mean of the 16 best scores)
+    with pytest.raises(ValueError, match="generations"):
+        SearchSettings(generations=0)
+
+
 def test_hardware_agent_learns_from_measured_rewards():
     """The hardware agent's own policy: rewarded for one hardware choice, it comes to prefer it; frozen,
     it stays uniform."""

@@ -55,3 +55,20 @@ def test_a_results_file_of_another_cpu_is_refused_before_any_run_and_left_as_it_
     with pytest.raises(SystemExit):
         main(["--out", str(path), "--workloads", "matmul_512", "--strategies", "arco", "--seeds", "1"])
     assert "not a results file" in capsys.readouterr().err
+
+
+def test_simulated_and_live_runs_are_never_mixed_in_one_file(tmp_path, capsys):
+    path = tmp_path / "ms_bench.json"
+    text = json.dumps({"cpu": host_cpu(), "runs": [_run("arco", "matmul_512", 0, [1.0], 1.0)]})  # a live run
+    path.write_text(text)
+    database = tmp_path / "records"
+    database.mkdir()
+    (database / "database_tuning_record.json").write_text("")
+    with pytest.raises(SystemExit):
+        main(["--out", str(path), "--workloads", "matmul_512", "--strategies", "arco", "--seeds", "1",
+              "--simulate", str(database)])
+    assert "another --simulate" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--out", str(path), "--simulate", str(tmp_path / "nothing")])
+    assert "--simulate: no MetaSchedule JSON database" in capsys.readouterr().err
+    assert path.read_text() == text

@@ -1,14 +1,20 @@
 """Prior knowledge from earlier tunes: a cost model trained on another workload's records, which ARCO
-follows from its first batch (measurements are the deterministic pretend run times of test_strategy)."""
+follows from its first batch (measurements are the deterministic pretend run times of test_strategy);
+and simulated tunes, whose run times a model of a workload's records answers."""
 import numpy as np
 import pytest
 
+from scipy.stats import spearmanr
+from tvm.s_tir.schedule import Schedule
+
+from tvm_arco_plugin.metaschedule import ARCOSearchStrategy
 from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases, evaluate
-from tvm_arco_plugin.metaschedule.strategy import measure_candidate
+from tvm_arco_plugin.metaschedule.simulate import simulated_measurement
+from tvm_arco_plugin.metaschedule.strategy import measure_candidate, run_seconds
 from tvm_arco_plugin.metaschedule.workloads import default_target, matmul
 
 from helpers import ms, tune_context
-from test_strategy import drive
+from test_strategy import drive, pretend_seconds
 
 
 def pretend_tune(work_dir, mod, seed, trials=64):
@@ -72,3 +78,30 @@ def test_evaluating_a_prior_shows_it_ranks_another_workloads_records_better(othe
     # After 16 records of its own, the model with the prior ranks the rest better than the model without.
     assert rows[16, True]["spearman"] > rows[16, False]["spearman"] + 0.1
     assert rows[16, True]["best_of_top_16"] > rows[16, False]["best_of_top_16"]
+
+
+def test_a_simulated_tune_is_answered_by_a_model_of_the_workloads_records(other_workload_database, matmul_128,
+                                                                          tmp_path):
+    """tune_tir with the simulated builder and runner: nothing is built, a seeded ARCO gets the same
+    candidates and run times in two tunes, and those run times rank the schedules as the records' pretend
+    run times do."""
+    work_dir, mod = other_workload_database
+    builder, runner = simulated_measurement([work_dir], mod, default_target())
+
+    def tune(folder):
+        database = ms.tune_tir(mod, default_target(), str(tmp_path / folder), max_trials_global=32,
+                               num_trials_per_iter=32, builder=builder, runner=runner,
+                               strategy=ARCOSearchStrategy(seed=0, candidates_per_round=512))
+        return sorted((str(r.trace), run_seconds(r)) for r in database.get_all_tuning_records())
+
+    first = tune("a")
+    assert len(first) == 32 and all(seconds is not None for _, seconds in first)
+    assert first == tune("b")
+    truth = []
+    for record in ms.database.JSONDatabase(work_dir=str(tmp_path / "a")).get_all_tuning_records():
+        sch = Schedule(mod)
+        record.trace.apply_to_schedule(sch, remove_postproc=False)
+        truth.append((pretend_seconds(measure_candidate(sch)), run_seconds(record)))
+    assert spearmanr(*zip(*truth)).statistic > 0.5
+    with pytest.raises(ValueError, match="no measured record of this workload"):
+        simulated_measurement([work_dir], matmul_128, default_target())

@@ -7,7 +7,9 @@ Every run is a real ``ms.tune_tir`` on this machine (LocalBuilder with the tenso
 initializer, LocalRunner), the same trials per iteration, database, cost model and task scheduler for
 every strategy. The JSON keeps, per run, the best GFLOP/s after every trial (in measurement order),
 the strategy's own time, and the whole run's time; it is rewritten after every run, so an interrupted
-benchmark keeps what it finished. ``--plot`` draws the best-so-far curves.
+benchmark keeps what it finished. ``--plot`` draws the best-so-far curves. ``--prior`` trains every
+strategy's cost model on earlier tunes first (prior.py); ``--simulate`` answers run times from a model
+of the workload's recorded timings instead of building and timing (simulate.py).
 """
 import argparse
 import json
@@ -28,6 +30,8 @@ ARCO_VARIANTS = {
     "arco_noagents": {"settings": {"candidate_source": "random"}},  # random candidates instead of the walks
     "arco_frozen": {"settings": {"learning": False}},  # the agents walk with their initial policies
     "arco_fullbatch": {"first_batch": 0},  # every batch num_trials_per_iter, no small first batches
+    # Not an ablation: the local walks in 4 generations, each from the best the round has scored so far.
+    "arco_generations": {"settings": {"generations": 4}},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -76,7 +80,7 @@ def load_runs(path, cpu):
     return runs
 
 
-def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=()):
+def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=()):
     tvm, ms = require_metaschedule()
     from .builder import local_builder
     from ..search.engine import SearchSettings
@@ -97,15 +101,21 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=()):
     seconds = []
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds)]
     tic = time.time()
-    builder = local_builder()
+    if simulate:  # run times answered by a model of this workload's records (simulate.py), nothing built
+        from .simulate import simulated_measurement
+
+        builder, runner = simulated_measurement(simulate, mod, default_target())
+    else:
+        builder, runner = local_builder(), "local"
     try:
         with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
             ms.tune_tir(mod, default_target(), work_dir, max_trials_global=budget, num_trials_per_iter=per_iter,
-                        strategy=arco if arco is not None else strategy_name, builder=builder,
+                        strategy=arco if arco is not None else strategy_name, builder=builder, runner=runner,
                         measure_callbacks=callbacks, seed=seed, cost_model=cost_model)
             profile = {k: float(v) for k, v in profiler.get().items()}
     finally:
-        builder.shutdown()
+        if not simulate:
+            builder.shutdown()
     best, curve = 0.0, []
     for sec in seconds:
         if sec is not None:
@@ -113,7 +123,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=()):
         curve.append(best)
     return {
         "workload": workload_name, "strategy": strategy_name, "seed": seed, "budget": budget, "per_iter": per_iter,
-        "prior": list(prior),
+        "prior": list(prior), "simulated": list(simulate),
         "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
         "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
@@ -203,7 +213,7 @@ def plot(runs, path):
     names = sorted({r["workload"] for r in runs})
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
-               "arco_fullbatch": "tab:brown", "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
+               "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple", "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):
             ax.plot(range(1, len(r["best_gflops_curve"]) + 1), r["best_gflops_curve"],
@@ -229,6 +239,9 @@ def main(argv=None):
     parser.add_argument("--prior", default="", help="work dirs (comma-separated) of earlier tunes whose records "
                         "train every strategy's cost model before the first trial (prior.py); the tuned "
                         "workload's own records are left out")
+    parser.add_argument("--simulate", default="", help="work dirs (comma-separated) holding measured records of "
+                        "the workloads: run times are answered by a model of them instead of built and timed "
+                        "(simulate.py)")
     args = parser.parse_args(argv)
     workloads, strategies = args.workloads.split(","), args.strategies.split(",")
     unknown = [w for w in workloads if w not in WORKLOADS and not (w.startswith("matmul_") and w[7:].isdigit())] + [s for s in strategies if s not in STRATEGIES]
@@ -245,15 +258,19 @@ def main(argv=None):
         runs = load_runs(args.out, cpu)
     except ValueError as err:
         parser.error(str(err))
-    prior = [d for d in args.prior.split(",") if d]
+    prior, simulate = ([d for d in value.split(",") if d] for value in (args.prior, args.simulate))
     from .prior import has_database
 
-    missing = [d for d in prior if not has_database(d)]
-    if missing:
-        parser.error(f"--prior: no MetaSchedule JSON database in {', '.join(missing)}")
+    for option, dirs in (("--prior", prior), ("--simulate", simulate)):
+        missing = [d for d in dirs if not has_database(d)]
+        if missing:
+            parser.error(f"{option}: no MetaSchedule JSON database in {', '.join(missing)}")
     if any(r.get("prior", []) != prior for r in runs):
         parser.error(f"{args.out} holds runs with another --prior; runs with and without prior knowledge are "
                      "kept in separate files; use another --out")
+    if any(r.get("simulated", []) != simulate for r in runs):
+        parser.error(f"{args.out} holds runs with another --simulate; simulated and live runs (or runs "
+                     "simulated from other records) are kept in separate files; use another --out")
     for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
         for name in workloads:
             for strategy in strategies:
@@ -261,7 +278,7 @@ def main(argv=None):
                        and r["budget"] == args.budget for r in runs):
                     continue
                 print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
-                runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior))
+                runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior, simulate))
                 result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs, "summary": summarise(runs),
                           "targets": targets(runs, budget=args.budget)}
                 tmp = args.out + ".tmp"

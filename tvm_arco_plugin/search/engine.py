@@ -60,6 +60,10 @@ class SearchSettings:
     global_share: float = 0.5
     global_slots: int = 2
     global_horizon: int = 4
+    # The local walks' budget is split into this many generations: the first starts from the best measured
+    # configs and the elite, each next one from the best-scored configs the round has reached so far, with
+    # the agents' update in between. 1: one generation (the AutoTVM tuner's setting).
+    generations: int = 1
     # Measurements per round for a knob value no measured config has worked with yet (the candidate most
     # likely to work that has one), until that value worked or coverage_attempts picks with it failed.
     coverage_slots: int = 1
@@ -80,6 +84,8 @@ class SearchSettings:
     def __post_init__(self):
         if self.candidate_source not in ("agents", "random"):
             raise ValueError(f"candidate_source must be 'agents' or 'random', not {self.candidate_source!r}")
+        if self.generations < 1:
+            raise ValueError(f"generations must be at least 1, not {self.generations}")
         if self.candidates_per_round <= self.elite:
             raise ValueError("candidates_per_round must exceed elite")
 
@@ -340,6 +346,9 @@ class ARCOSearch:
         walkers = s.ppo.walkers
         ranked_elite = elite[np.argsort(-elite_scores, kind="stable")].tolist()
 
+        # Every config scored in this round (with generations: later walks do not score them again).
+        scored = dict(zip(elite.tolist(), elite_scores.tolist())) if s.generations > 1 else None
+
         def walk(starts, walk_budget, horizon=None, width=walkers):
             starts = (starts * (width // max(len(starts), 1) + 1))[:width]
             self._tag(starts, "start")
@@ -348,10 +357,12 @@ class ARCOSearch:
                 score_fn=lambda knobs: surrogate(layout.to_index(knobs)),
                 valid_fn=lambda knobs: self.validity(layout.to_index(knobs)),
                 is_new=lambda indexes: np.array([int(i) not in measured for i in indexes], dtype=bool),
-                budget=walk_budget, horizon=horizon)
+                budget=walk_budget, horizon=horizon, known=scored)
             indexes = layout.to_index(found.knobs)
             self._tag(indexes[found.from_start].tolist(), "start")
             self._tag(indexes[~found.from_start].tolist(), "walk")
+            if scored is not None:
+                scored.update(zip(indexes.tolist(), found.scores.tolist()))
             return indexes, np.asarray(found.scores, dtype=np.float64), found.entropy_ratio
 
         walk_budget = budget - s.leader_proposals * (self.leader is not None)
@@ -361,7 +372,10 @@ class ARCOSearch:
         if not local:  # nothing has worked yet and no elite: the first round after failed initial designs
             local = self.random_unmeasured(walkers)
         found, entropies = [], []
-        for group, share in ((0, 1 - s.global_share), (GLOBAL_GROUP, s.global_share)):
+        local_share = (1 - s.global_share) / s.generations
+        # The local walks' later generations come last: they start from the best of everything scored before.
+        walks = [(0, local_share), (GLOBAL_GROUP, s.global_share)] + [(0, local_share)] * (s.generations - 1)
+        for generation, (group, share) in enumerate(walks):
             if share <= 0:
                 continue
             if group == GLOBAL_GROUP:
@@ -371,6 +385,9 @@ class ARCOSearch:
                 indexes, scores, entropy = walk(self.random_unmeasured(width), int(walk_budget * share),
                                                 horizon=s.global_horizon, width=width)
             else:
+                if generation > 0:
+                    best_scored = sorted(scored, key=lambda i: (-scored[i], i))[: walkers // 4]
+                    local = self.best_measured(walkers // 4) + best_scored
                 indexes, scores, entropy = walk(local, int(walk_budget * share))
             found.append((indexes, scores, np.full(len(indexes), group, dtype=np.int64)))
             entropies.append(entropy)

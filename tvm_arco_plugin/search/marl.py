@@ -169,7 +169,7 @@ class MultiAgentExplorer:
         return proposal, actions, logprobs, float(np.mean(entropy))
 
     # ---- one exploration round ----------------------------------------------------------------
-    def explore(self, starts, score_fn, valid_fn, is_new, budget, horizon=None):
+    def explore(self, starts, score_fn, valid_fn, is_new, budget, horizon=None, known=None):
         """Walk from ``starts`` (knob matrix) until ``budget`` distinct configs were scored or the horizon
         ends; learn from it (unless frozen); return the :class:`Walk`.
 
@@ -177,15 +177,22 @@ class MultiAgentExplorer:
         round), ``valid_fn(knob_matrix) -> bool``, ``is_new(indexes) -> bool`` (not measured before).
         ``horizon``:
         steps of this walk (default the settings'; the time step the agents observe is step / horizon).
+        ``known``: index -> score of configs an earlier walk of this round scored; they count as visited
+        (not scored again, no reward, not in the budget) and are not returned.
         """
         s, layout = self.settings, self.layout
         horizon = horizon or s.horizon
         knobs = np.array(starts, dtype=np.int64)
-        seen = {}  # index -> score, in the order first reached
+        known = known or {}
+        seen = dict(known)  # index -> score, in the order first reached
         start_index = layout.to_index(knobs)
-        for index, value in zip(start_index.tolist(), np.asarray(score_fn(knobs), dtype=np.float32).tolist()):
-            seen.setdefault(index, value)
-        starts_seen = set(seen)
+        fresh = [w for w, i in enumerate(start_index.tolist()) if i not in known]
+        if fresh:
+            scores = np.asarray(score_fn(knobs[fresh]), dtype=np.float32).tolist()
+            for index, value in zip(start_index[fresh].tolist(), scores):
+                seen.setdefault(index, value)
+        starts_seen = set(seen) - set(known)
+        budget += len(known)
         score = np.array([seen[i] for i in start_index.tolist()], dtype=np.float32)
         per_agent = lambda: {a: [] for a in layout.agents}  # noqa: E731
         buffer = {"state": [], "reward": [], "obs": per_agent(), "action": per_agent(), "logprob": per_agent()}
@@ -224,8 +231,9 @@ class MultiAgentExplorer:
         if self.learning and buffer["reward"]:
             self._update(buffer, self.global_state(knobs, score, len(buffer["reward"]) / horizon))
         self.rounds += 1
-        indexes = np.fromiter(seen, dtype=np.int64, count=len(seen))
-        return Walk(layout.to_knobs(indexes), np.fromiter(seen.values(), dtype=np.float32, count=len(seen)),
+        new = {i: v for i, v in seen.items() if i not in known}
+        indexes = np.fromiter(new, dtype=np.int64, count=len(new))
+        return Walk(layout.to_knobs(indexes), np.fromiter(new.values(), dtype=np.float32, count=len(new)),
                     np.isin(indexes, list(starts_seen)), float(np.mean(entropies)) if entropies else 1.0)
 
     # ---- learning (centralised critic) --------------------------------------------------------
