@@ -213,7 +213,8 @@ def plot(runs, path):
     names = sorted({r["workload"] for r in runs})
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
-               "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple", "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
+               "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple", "evolutionary": "tab:blue",
+               "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):
             ax.plot(range(1, len(r["best_gflops_curve"]) + 1), r["best_gflops_curve"],

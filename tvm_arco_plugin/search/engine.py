@@ -62,7 +62,7 @@ class SearchSettings:
     global_horizon: int = 4
     # The local walks' budget is split into this many generations: the first starts from the best measured
     # configs and the elite, each next one from the best-scored configs the round has reached so far, with
-    # the agents' update in between. 1: one generation (the AutoTVM tuner's setting).
+    # the agents' update in between. Default 1: more found slower schedules on MetaSchedule (docs/design.md).
     generations: int = 1
     # Measurements per round for a knob value no measured config has worked with yet (the candidate most
     # likely to work that has one), until that value worked or coverage_attempts picks with it failed.
