@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from scipy.stats import spearmanr
-from tvm.s_tir.schedule import Schedule
 
 from tvm_arco_plugin.metaschedule import ARCOSearchStrategy
-from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases, evaluate
+from tvm_arco_plugin.metaschedule.prior import _replayed, cost_model_from_databases, evaluate
 from tvm_arco_plugin.metaschedule.simulate import simulated_measurement
 from tvm_arco_plugin.metaschedule.strategy import measure_candidate, run_seconds
 from tvm_arco_plugin.metaschedule.workloads import default_target, matmul
@@ -97,11 +96,10 @@ def test_a_simulated_tune_is_answered_by_a_model_of_the_workloads_records(other_
     first = tune("a")
     assert len(first) == 32 and all(seconds is not None for _, seconds in first)
     assert first == tune("b")
-    truth = []
-    for record in ms.database.JSONDatabase(work_dir=str(tmp_path / "a")).get_all_tuning_records():
-        sch = Schedule(mod)
-        record.trace.apply_to_schedule(sch, remove_postproc=False)
-        truth.append((pretend_seconds(measure_candidate(sch)), run_seconds(record)))
+    candidates, results, skipped = _replayed(ms, mod, ms.database.JSONDatabase(
+        work_dir=str(tmp_path / "a")).get_all_tuning_records())
+    assert skipped == 0
+    truth = [(pretend_seconds(c), run_seconds(r)) for c, r in zip(candidates, results)]
     assert spearmanr(*zip(*truth)).statistic > 0.5
     with pytest.raises(ValueError, match="no measured record of this workload"):
         simulated_measurement([work_dir], matmul_128, default_target())

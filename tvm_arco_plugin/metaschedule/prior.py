@@ -82,9 +82,10 @@ def cost_model_from_databases(work_dirs, target, exclude=(), seed=0, num_warmup_
     _, ms = require_metaschedule()
     from tvm.s_tir.meta_schedule.utils import shash2hex  # XGBModel's own grouping key
 
+    from .strategy import seeded_xgb_model
+
     excluded = {shash2hex(mod) for mod in exclude}
-    model = ms.cost_model.XGBModel(num_warmup_samples=num_warmup_samples,
-                                   config=ms.cost_model.xgb_model.XGBConfig(seed=seed))
+    model = seeded_xgb_model(seed, num_warmup_samples)
     used, skipped = 0, 0
     for work_dir in work_dirs:
         by_workload = {}
@@ -115,7 +116,7 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
     import numpy as np
     from scipy.stats import spearmanr
 
-    from .strategy import run_seconds
+    from .strategy import run_seconds, seeded_xgb_model
 
     _, ms = require_metaschedule()
     records = _measured_records(ms, workload_dir)
@@ -140,8 +141,7 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
                     rng = np.random.default_rng(1000 * n + split)
                     measured = rng.choice(len(candidates), n, replace=False)
                     rest = np.setdiff1d(np.arange(len(candidates)), measured)
-                    model = ms.cost_model.XGBModel(num_warmup_samples=0,
-                                                   config=ms.cost_model.xgb_model.XGBConfig(seed=seed + split))
+                    model = seeded_xgb_model(seed + split)
                     if with_prior:
                         model.load(saved)
                         # As in a tune that started from the prior: load() forgets the size of the last

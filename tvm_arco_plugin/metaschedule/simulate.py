@@ -36,7 +36,7 @@ def simulated_measurement(work_dirs, mod, target, seed=0):
     from tvm.s_tir.schedule import Schedule
 
     from .prior import _context, _measured_records, _replayed
-    from .strategy import measure_candidate, run_seconds
+    from .strategy import measure_candidate, run_seconds, seeded_xgb_model
 
     _, ms = require_metaschedule()
     key = shash2hex(mod)
@@ -44,7 +44,7 @@ def simulated_measurement(work_dirs, mod, target, seed=0):
     if not records:
         raise ValueError(f"{', '.join(work_dirs)}: no measured record of this workload to simulate it from")
     candidates, results, _ = _replayed(ms, mod, records)
-    model = ms.cost_model.XGBModel(num_warmup_samples=0, config=ms.cost_model.xgb_model.XGBConfig(seed=seed))
+    model = seeded_xgb_model(seed)
     context = _context(ms, mod, target)
     model.update(context, candidates, results)
     best_seconds = min(run_seconds(r) for r in records)

@@ -34,6 +34,13 @@ def measure_candidate(sch):
     return MeasureCandidate(sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
 
 
+def seeded_xgb_model(seed, num_warmup_samples=0):
+    """MetaSchedule's own ``XGBModel``, seeded; with no warm-up it predicts from its first result on
+    (the default of 100 warm-up results predicts at random until then)."""
+    return ms.cost_model.XGBModel(num_warmup_samples=num_warmup_samples,
+                                  config=ms.cost_model.xgb_model.XGBConfig(seed=seed))
+
+
 def run_seconds(result):
     """Mean run time of a RunnerResult (or a TuningRecord), or None if the candidate failed to build or run."""
     if getattr(result, "error_msg", None) is not None or not result.run_secs:
@@ -126,8 +133,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.max_trials, self.per_iter = int(max_trials), int(num_trials_per_iter)
         self.database, self.cost_model = database, cost_model
         self._task_model_ready = False
-        self.early_model = ms.cost_model.XGBModel(
-            num_warmup_samples=0, config=ms.cost_model.xgb_model.XGBConfig(seed=self.seed))
+        self.early_model = seeded_xgb_model(self.seed)
         self.trials = 0
         self.failed_batches = 0
         self.first_error = None
