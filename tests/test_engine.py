@@ -5,7 +5,7 @@ from tvm import autotvm
 
 from tvm_arco_plugin import host_target, templates
 from tvm_arco_plugin.search.confidence import confidence_probabilities, confidence_sample
-from tvm_arco_plugin.search.engine import ARCOSearch, SearchSettings, ValidityMask
+from tvm_arco_plugin.search.engine import GLOBAL_GROUP, ARCOSearch, SearchSettings, ValidityMask
 from tvm_arco_plugin.search.knobs import HARDWARE, MAPPING, SCHEDULING, KnobLayout
 from tvm_arco_plugin.search.marl import MultiAgentExplorer, PPOSettings
 
@@ -152,6 +152,20 @@ def test_generations_climb_the_surrogate_within_one_round(joint_space_layout):
     assert np.mean(best[4]) > 2 * np.mean(best[1])  # measured: 0.30 vs 0.09 (the mean of the 16 best scores)
     with pytest.raises(ValueError, match="generations"):
         SearchSettings(generations=0)
+
+
+def test_global_horizon_zero_spends_the_global_share_on_independent_random_configs(joint_space_layout):
+    """With ``global_horizon=0`` the round's global group is random configs that no walk reached (as many
+    as the share's budget), and the local walks still come from the agents."""
+    settings = SearchSettings(global_horizon=0)
+    search = run_search(joint_space_layout, settings, seed=0, rounds=2)
+    share = int((settings.candidates_per_round - settings.leader_proposals) * settings.global_share)
+    global_found = search.candidates[search.candidate_group == GLOBAL_GROUP]
+    assert share - 2 * 8 <= len(global_found) <= share  # less at most what the round then measured
+    assert {search.source[int(i)] for i in global_found} == {"random"}
+    assert "walk" in {search.source[int(i)] for i in search.candidates[search.candidate_group == 0]}
+    walking = run_search(joint_space_layout, SearchSettings(), seed=0, rounds=2)
+    assert "random" not in {walking.source[int(i)] for i in walking.candidates}
 
 
 def test_hardware_agent_learns_from_measured_rewards():

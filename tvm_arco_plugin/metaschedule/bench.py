@@ -32,6 +32,8 @@ ARCO_VARIANTS = {
     "arco_fullbatch": {"first_batch": 0},  # every batch num_trials_per_iter, no small first batches
     # Not an ablation: the local walks in 4 generations, each from the best the round has scored so far.
     "arco_generations": {"settings": {"generations": 4}},
+    # Not an ablation: the agents walk only from the best configs; the other half of the budget is random configs.
+    "arco_localwalks": {"settings": {"global_horizon": 0}},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -213,7 +215,8 @@ def plot(runs, path):
     names = sorted({r["workload"] for r in runs})
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
-               "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple", "evolutionary": "tab:blue",
+               "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
+               "arco_localwalks": "tab:olive", "evolutionary": "tab:blue",
                "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):

@@ -56,7 +56,8 @@ class SearchSettings:
     # With a hardware agent: hardware configs it proposes each round from its own policy, each measured
     # with the best measured config's schedule (HardwareLeader in marl.py).
     leader_proposals: int = 2
-    # Share of the walks' budget for walks from random configs, and their measurements per round.
+    # Share of the walks' budget for walks from random configs, and their measurements per round; with
+    # global_horizon 0 that share is spent on random configs themselves (no walk).
     global_share: float = 0.5
     global_slots: int = 2
     global_horizon: int = 4
@@ -378,6 +379,15 @@ class ARCOSearch:
         for generation, (group, share) in enumerate(walks):
             if share <= 0:
                 continue
+            if group == GLOBAL_GROUP and s.global_horizon == 0:
+                # No walk: the share's whole budget on independent random configs, as the no-agents ablation.
+                indexes = np.array(self.random_unmeasured(int(walk_budget * share)), dtype=np.int64)
+                self._tag(indexes.tolist(), "random")
+                scores = np.asarray(surrogate(indexes), dtype=np.float64) if len(indexes) else np.zeros(0)
+                if scored is not None:
+                    scored.update(zip(indexes.tolist(), scores.tolist()))
+                found.append((indexes, scores, np.full(len(indexes), group, dtype=np.int64)))
+                continue
             if group == GLOBAL_GROUP:
                 # Short walks from many random configs: climbing a few steps improves a random start, but
                 # long walks would all end where the cost model already points.
@@ -414,7 +424,7 @@ class ARCOSearch:
                               np.array([k], dtype=np.int64)))
                 self.quota[k] = 1
                 self.leader_choice[k] = choice
-        self.entropy_per_round.append((len(measured), float(np.mean(entropies))))
+        self.entropy_per_round.append((len(measured), float(np.mean(entropies)) if entropies else 1.0))
         indexes, scores, groups = (np.concatenate(parts) for parts in zip(*found))
         elite_set = set(elite.tolist())
         fresh = np.array([int(i) not in elite_set for i in indexes], dtype=bool)
