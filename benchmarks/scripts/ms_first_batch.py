@@ -20,7 +20,7 @@ from tvm_arco_plugin.metaschedule._tvm import require_metaschedule
 from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases
 from tvm_arco_plugin.metaschedule.strategy import measure_candidate
 from tvm_arco_plugin.metaschedule.workloads import default_target, workload
-from tvm_arco_plugin.search.engine import SearchSettings
+from tvm_arco_plugin.metaschedule.strategy import default_settings
 
 _, ms = require_metaschedule()
 PRIORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "priors_znver3")
@@ -35,7 +35,7 @@ oracle = cost_model_from_databases([os.path.join(PRIORS, "resnet18_conv2d_14")],
 context = ms.TuneContext(mod=mod, target=default_target(), space_generator="post-order-apply",
                          search_strategy="replay-trace", task_name="main", rand_state=1, num_threads=2).clone()
 for seed in seeds:
-    strategy = ARCOSearchStrategy(seed=seed, settings=SearchSettings(candidate_source=source, **extra))
+    strategy = ARCOSearchStrategy(seed=seed, settings=default_settings(candidate_source=source, **extra))
     strategy._initialize_with_tune_context(context)
     strategy.pre_tuning(64, 64, context.generate_design_space(), None, prior)
     tic = time.time()

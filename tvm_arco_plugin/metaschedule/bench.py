@@ -12,6 +12,7 @@ strategy's cost model on earlier tunes first (prior.py); ``--simulate`` answers 
 of the workload's recorded timings instead of building and timing (simulate.py).
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,7 +25,8 @@ from ..target import host_cpu  # runs of two CPUs are not comparable, so one res
 from ._tvm import require_metaschedule
 from .workloads import WORKLOADS, default_target, workload
 
-# ARCO's ablations: the same strategy with one mechanism taken out.
+# ARCO's ablations: the same strategy with one mechanism taken out (settings: changes to the strategy's
+# default_settings()).
 ARCO_VARIANTS = {
     "arco": {},
     "arco_noagents": {"settings": {"candidate_source": "random"}},  # random candidates instead of the walks
@@ -32,8 +34,9 @@ ARCO_VARIANTS = {
     "arco_fullbatch": {"first_batch": 0},  # every batch num_trials_per_iter, no small first batches
     # Not an ablation: the local walks in 4 generations, each from the best the round has scored so far.
     "arco_generations": {"settings": {"generations": 4}},
-    # Not an ablation: the agents walk only from the best configs; the other half of the budget is random configs.
-    "arco_localwalks": {"settings": {"global_horizon": 0}},
+    # The default until 2026-12-01 ("arco" in earlier result files): the global half of the budget on short
+    # walks from random configs instead of the random configs themselves.
+    "arco_globalwalks": {"settings": {"global_horizon": 4}},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -85,8 +88,7 @@ def load_runs(path, cpu):
 def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=()):
     tvm, ms = require_metaschedule()
     from .builder import local_builder
-    from ..search.engine import SearchSettings
-    from .strategy import ARCOSearchStrategy
+    from .strategy import ARCOSearchStrategy, default_settings
 
     mod = workload(workload_name)
     cost_model = "xgb"
@@ -98,7 +100,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
     arco = None
     if strategy_name in ARCO_VARIANTS:
         variant = dict(ARCO_VARIANTS[strategy_name])
-        settings = SearchSettings(**variant.pop("settings", {}))
+        settings = default_settings(**variant.pop("settings", {}))
         arco = ARCOSearchStrategy(seed=seed, settings=settings, **variant)
     seconds = []
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds)]
@@ -129,6 +131,8 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
         "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
+        # What an ARCO variant ran with, so that a file stays readable when the defaults change.
+        "arco_settings": None if arco is None else {**dataclasses.asdict(arco.settings), "first_batch": arco.first_batch},
     }
 
 
@@ -216,7 +220,7 @@ def plot(runs, path):
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
                "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
-               "arco_localwalks": "tab:olive", "evolutionary": "tab:blue",
+               "arco_globalwalks": "tab:olive", "evolutionary": "tab:blue",
                "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):
