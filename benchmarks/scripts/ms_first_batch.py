@@ -18,9 +18,8 @@ import numpy as np
 from tvm_arco_plugin.metaschedule import ARCOSearchStrategy
 from tvm_arco_plugin.metaschedule._tvm import require_metaschedule
 from tvm_arco_plugin.metaschedule.prior import cost_model_from_databases
-from tvm_arco_plugin.metaschedule.strategy import measure_candidate
+from tvm_arco_plugin.metaschedule.strategy import default_settings, measure_candidate
 from tvm_arco_plugin.metaschedule.workloads import default_target, workload
-from tvm_arco_plugin.metaschedule.strategy import default_settings
 
 _, ms = require_metaschedule()
 PRIORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "priors_znver3")
