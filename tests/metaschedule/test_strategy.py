@@ -31,9 +31,9 @@ def pretend_seconds(candidate):
 
 
 def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2,
-          cost_model=None, on_results=None):
+          cost_model=None, on_results=None, settings=None):
     context = tune_context(mod, num_threads=num_threads)
-    strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch)
+    strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch, settings=settings)
     strategy._initialize_with_tune_context(context)
     strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, cost_model)
     proposed = []
