@@ -320,9 +320,7 @@ class ARCOSearch:
             if self.explorer is not None:
                 found, found_scores, found_groups = self._walk(surrogate, elite, elite_scores, budget - len(elite))
             else:
-                found = np.array(self.random_unmeasured(budget - len(elite), exclude=elite.tolist()), dtype=np.int64)
-                self._tag(found.tolist(), "random")
-                found_scores = np.asarray(surrogate(found), dtype=np.float64)
+                found, found_scores = self._random_candidates(surrogate, budget - len(elite), exclude=elite.tolist())
                 found_groups = np.zeros(len(found), dtype=np.int64)
             candidates = np.concatenate([elite, found])
             scores = np.concatenate([elite_scores, found_scores])
@@ -334,6 +332,12 @@ class ARCOSearch:
         first = first[[int(candidates[i]) not in self.measured for i in first]]
         self.candidates, self.candidate_scores, self.candidate_group = candidates[first], scores[first], groups[first]
         self._since_round = 0
+
+    def _random_candidates(self, surrogate, n, exclude=()):
+        """Up to ``n`` random valid, unmeasured configs (source "random") and their scores."""
+        indexes = np.array(self.random_unmeasured(n, exclude=exclude), dtype=np.int64)
+        self._tag(indexes.tolist(), "random")
+        return indexes, (np.asarray(surrogate(indexes), dtype=np.float64) if len(indexes) else np.zeros(0))
 
     def _walk(self, surrogate, elite, elite_scores, budget):
         """One exploration round of the agents -> (unmeasured configs they scored, scores, groups).
@@ -381,9 +385,7 @@ class ARCOSearch:
                 continue
             if group == GLOBAL_GROUP and s.global_horizon == 0:
                 # No walk: the share's whole budget on independent random configs, as the no-agents ablation.
-                indexes = np.array(self.random_unmeasured(int(walk_budget * share)), dtype=np.int64)
-                self._tag(indexes.tolist(), "random")
-                scores = np.asarray(surrogate(indexes), dtype=np.float64) if len(indexes) else np.zeros(0)
+                indexes, scores = self._random_candidates(surrogate, int(walk_budget * share))
                 if scored is not None:
                     scored.update(zip(indexes.tolist(), scores.tolist()))
                 found.append((indexes, scores, np.full(len(indexes), group, dtype=np.int64)))
