@@ -234,3 +234,27 @@ def test_validity_mask_is_respected():
     search = ARCOSearch(layout, ValidityMask(layout.range_length, valid[: layout.range_length]), seed=0)
     picks = search.diverse_unmeasured(3) + search.random_unmeasured(10)
     assert all(valid[i] for i in picks)
+
+
+def test_random_configs_and_initial_design_follow_the_knob_prior(large_space):
+    layout = KnobLayout.from_config_space(large_space)
+    first = layout.dims[0]
+    # The first knob's value 0 with probability 0.9, its others sharing the rest; the other knobs uniform.
+    prior = [np.r_[0.9, np.full(first - 1, 0.1 / (first - 1))]] + [np.ones(d) for d in layout.dims[1:]]
+    search = ARCOSearch(layout, ValidityMask(layout.range_length), seed=0, knob_prior=prior)
+    share = lambda picks: np.mean(layout.to_knobs(picks)[:, 0] == 0)  # noqa: E731
+    assert share(search.random_unmeasured(100)) > 0.8
+    # The Latin hypercube stratifies the prior's quantiles: 90% of its strata fall on value 0.
+    assert 0.85 <= share(search.diverse_unmeasured(40)) <= 0.95
+    assert share(ARCOSearch(layout, ValidityMask(layout.range_length), seed=0).random_unmeasured(100)) < 0.3
+
+
+def test_a_uniform_prior_draws_as_no_prior_and_a_wrong_one_is_refused(large_space):
+    layout = KnobLayout.from_config_space(large_space)
+    uniform = [np.full(d, 2.0) for d in layout.dims]
+    with_prior = ARCOSearch(layout, ValidityMask(layout.range_length), seed=3, knob_prior=uniform)
+    without = ARCOSearch(layout, ValidityMask(layout.range_length), seed=3)
+    assert with_prior.diverse_unmeasured(8) == without.diverse_unmeasured(8)
+    assert with_prior.random_unmeasured(20) == without.random_unmeasured(20)
+    with pytest.raises(ValueError, match="one probability per value"):
+        ARCOSearch(layout, ValidityMask(layout.range_length), knob_prior=uniform[1:])

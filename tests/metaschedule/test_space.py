@@ -3,7 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from tvm_arco_plugin.metaschedule.space import CATEGORICAL, PERFECT_TILE, TraceSpace, perfect_tilings, is_sampling
+from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, innermost_first_probabilities,
+                                               is_sampling, perfect_tilings)
 from tvm_arco_plugin.metaschedule.workloads import workload
 from tvm_arco_plugin.search.knobs import MAPPING, SCHEDULING
 
@@ -20,6 +21,18 @@ def test_perfect_tilings_match_brute_force(extent, n, inner):
 def test_perfect_tilings_of_a_power_of_two():
     # 2^7 into 4 factors: C(10, 3) = 120 ways to share the 7 twos; one has an innermost 128 > 64.
     assert len(perfect_tilings(128, 4, 64)) == 119
+
+
+def test_innermost_first_gives_every_innermost_factor_the_same_weight():
+    tilings = perfect_tilings(64, 4, 16)
+    probabilities = innermost_first_probabilities(tilings)
+    by_innermost = {}
+    for tiling, p in zip(tilings, probabilities):
+        by_innermost[tiling[-1]] = by_innermost.get(tiling[-1], 0.0) + p
+    assert sorted(by_innermost) == [1, 2, 4, 8, 16]
+    assert np.allclose(list(by_innermost.values()), 0.2)
+    # Within one innermost factor the outer tilings are equally likely: 28 with innermost 1.
+    assert np.allclose(probabilities[[t[-1] == 1 for t in tilings]], 0.2 / 28)
 
 
 def spaces_of(mod, seed=1):
@@ -76,3 +89,40 @@ def test_conv2d_through_relax_has_a_large_space_with_compute_locations():
     ok = [space.schedule(int(i)) is not None
           for i in np.random.default_rng(1).integers(0, space.layout.range_length, size=10)]
     assert any(ok)
+
+
+def test_knob_prior_keeps_categorical_probabilities_and_weights_tilings(matmul_128):
+    space = spaces_of(matmul_128)[0][0]
+    innermost_first, uniform = space.knob_prior("innermost_first"), space.knob_prior()
+    for position, kind in enumerate(space.kinds):
+        assert np.isclose(innermost_first[position].sum(), 1.0) and len(innermost_first[position]) == space.layout.dims[position]
+        if kind == PERFECT_TILE:
+            assert np.allclose(uniform[position], 1.0 / space.layout.dims[position])
+            innermost = np.array([t[-1] for t in space.domains[position]])
+            # 128 in 4 factors with innermost <= 64: 7 innermost factors, 1/7 each, not 36/119 for innermost 1.
+            assert np.isclose(innermost_first[position][innermost == 1].sum(), 1 / 7)
+        else:
+            assert np.allclose(innermost_first[position], uniform[position])
+    with pytest.raises(ValueError, match="innermost_first"):
+        space.knob_prior("balanced")
+
+
+def test_metaschedules_own_tile_sampling_is_uniform_over_the_allowed_tilings():
+    # What knob_prior's default "uniform" stands for: SamplePerfectTile's draws, one Schedule's random
+    # state advancing, spread over the innermost factors as uniform tilings are (not innermost-first).
+    import tvm
+    from tvm import te
+    from tvm.s_tir.schedule import Schedule
+
+    a = te.placeholder((256,), name="a")
+    b = te.compute((256,), lambda i: a[i] + 1.0, name="b")
+    sch = Schedule(tvm.IRModule({"main": te.create_prim_func([a, b])}), seed=12345)
+    loop = sch.get_loops(sch.get_sblock("b"))[0]
+    draws = [tuple(int(sch.get(v)) for v in sch.sample_perfect_tile(loop, n=4, max_innermost_factor=64))
+             for _ in range(4000)]
+    tilings = perfect_tilings(256, 4, 64)
+    assert set(draws) <= set(tilings)
+    for innermost in (1, 64):
+        share = np.mean([d[-1] == innermost for d in draws])
+        uniform = np.mean([t[-1] == innermost for t in tilings])  # 45 / 161 and 6 / 161
+        assert abs(share - uniform) < 0.03, (innermost, share, uniform)

@@ -51,6 +51,21 @@ def perfect_tilings(extent, n, max_innermost_factor):
     return list(rest(extent, n))
 
 
+def innermost_first_probabilities(tilings):
+    """Probabilities over ``tilings`` (perfect_tilings' output) that draw the innermost factor uniformly
+    among those present, then the outer factors uniformly among the tilings of the rest.
+
+    MetaSchedule 0.27's ``SamplePerfectTile`` draws uniformly over the tilings within the innermost
+    limit (each prime's exponent split uniformly, then rejection), and most tilings have a small
+    innermost factor, which leaves little to vectorise: 64 in 4 factors has 28 tilings with innermost 1
+    and one with innermost 64. Drawing the innermost factor first (as MetaSchedule's first sampler did)
+    gives every innermost factor the same weight."""
+    with_innermost = {}
+    for tiling in tilings:
+        with_innermost[tiling[-1]] = with_innermost.get(tiling[-1], 0) + 1
+    return np.array([1.0 / (len(with_innermost) * with_innermost[t[-1]]) for t in tilings])
+
+
 def _as_key(decision):
     """A hashable, comparable form of a decision (an int, or a list of ints for tilings)."""
     if decision is None:
@@ -96,6 +111,7 @@ class TraceSpace:
         """Tilings and categorical choices are enumerated from the replayed loop extents and attributes;
         other decisions are collected from replays in which MetaSchedule samples them itself."""
         exact = [None] * len(self.kinds)
+        self._categorical_probs = {}  # position -> the instruction's probabilities
 
         def record_exact(position, inst, inputs, attrs, sch):
             if inst.kind.name == PERFECT_TILE:
@@ -103,6 +119,7 @@ class TraceSpace:
                 exact[position] = perfect_tilings(extent, int(attrs[0]), int(attrs[1]))
             elif inst.kind.name == CATEGORICAL:
                 exact[position] = list(range(len(attrs[0])))
+                self._categorical_probs[position] = np.array([float(p) for p in attrs[1]])
 
         self._replay_with(lambda position, inst, inputs, attrs, decision, sch:
                           (record_exact(position, inst, inputs, attrs, sch), decision)[1])
@@ -122,6 +139,23 @@ class TraceSpace:
                 if i < len(decided) and decided[i] is not None:
                     seen[i].add(decided[i])
         return [exact[i] if exact[i] is not None else sorted(seen[i]) or [own[i]] for i in range(len(self.kinds))]
+
+    def knob_prior(self, tilings="uniform"):
+        """Per knob, the probability of each value in a random config: a categorical decision's own
+        probabilities; tilings ``"uniform"`` (as MetaSchedule 0.27 samples them) or ``"innermost_first"``
+        (innermost_first_probabilities); any other decision uniform over the values seen."""
+        if tilings not in ("innermost_first", "uniform"):
+            raise ValueError(f"tilings must be 'innermost_first' or 'uniform', not {tilings!r}")
+        prior = []
+        for position, (kind, domain) in enumerate(zip(self.kinds, self.domains)):
+            if position in self._categorical_probs:
+                weights = self._categorical_probs[position]
+            elif kind == PERFECT_TILE and tilings == "innermost_first":
+                weights = innermost_first_probabilities(domain)
+            else:
+                weights = np.ones(len(domain))
+            prior.append(weights / weights.sum())
+        return prior
 
     # ---- replay -------------------------------------------------------------------------------
     def _replay_with(self, provide, seed=None):

@@ -77,9 +77,10 @@ class StrategyStats:
 class _SpaceSearch:
     """One design space: its knobs, its engine, its replayed schedules and its fallback surrogate."""
 
-    def __init__(self, space, seed, settings):
+    def __init__(self, space, seed, settings, knob_prior=None):
         self.space = space
-        self.engine = ARCOSearch(space.layout, ValidityMask(space.layout.range_length), seed=seed, settings=settings)
+        self.engine = ARCOSearch(space.layout, ValidityMask(space.layout.range_length), seed=seed, settings=settings,
+                                 knob_prior=knob_prior)
         self.schedules = {}  # index -> postprocessed Schedule or None (invalid), up to 8,192 kept
         self.scores = {}  # index -> last surrogate score
 
@@ -119,11 +120,16 @@ class ARCOSearchStrategy(PySearchStrategy):
         Share of every batch split evenly over the design spaces, whatever their scores.
     max_failed_batches: int
         Consecutive batches in which every candidate failed to build or run before the task stops.
+    tilings: str
+        How random configs and the first batch draw tilings (``TraceSpace.knob_prior``): ``"uniform"``
+        over the tilings, as MetaSchedule does, or ``"innermost_first"`` (every innermost factor equally
+        likely: in simulation, slower schedules; docs/benchmarks.md).
     """
 
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
-                 max_failed_batches=2, settings=None, stats=None):
+                 max_failed_batches=2, settings=None, stats=None, tilings="uniform"):
         self.seed = seed
+        self.tilings = tilings
         self.candidates_per_round = candidates_per_round
         self.first_batch = first_batch
         self.min_space_share = min_space_share
@@ -162,9 +168,11 @@ class ARCOSearchStrategy(PySearchStrategy):
         threads = int(getattr(self.context, "num_threads", 1) or 1)
         self.replay_threads = ThreadPoolExecutor(threads, thread_name_prefix="arco-replay") if threads > 1 else None
         postprocs = self.context.space_generator.postprocs
-        self.spaces = [_SpaceSearch(TraceSpace(self.context.mod, space, postprocs, space_id=i, seed=self.seed),
-                                    seed=self.seed + 1000 * i, settings=settings)
-                       for i, space in enumerate(design_spaces)]
+        traces = [TraceSpace(self.context.mod, space, postprocs, space_id=i, seed=self.seed)
+                  for i, space in enumerate(design_spaces)]
+        self.spaces = [_SpaceSearch(trace, seed=self.seed + 1000 * i, settings=settings,
+                                    knob_prior=trace.knob_prior(self.tilings))
+                       for i, trace in enumerate(traces)]
         self.resumed = self._warm_start()
         self.stats.warm_started += self.resumed
         self.stats.search_seconds += time.time() - tic
@@ -222,7 +230,8 @@ class ARCOSearchStrategy(PySearchStrategy):
     def clone(self):
         return ARCOSearchStrategy(seed=self.seed, candidates_per_round=self.candidates_per_round,
                                   first_batch=self.first_batch, min_space_share=self.min_space_share,
-                                  max_failed_batches=self.max_failed_batches, settings=self.settings, stats=self.stats)
+                                  max_failed_batches=self.max_failed_batches, settings=self.settings, stats=self.stats,
+                                  tilings=self.tilings)
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):

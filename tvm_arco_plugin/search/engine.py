@@ -107,11 +107,21 @@ class ValidityMask:
 
 
 class ARCOSearch:
-    def __init__(self, layout: KnobLayout, validity: ValidityMask, seed=0, settings=None):
+    """``knob_prior``: per knob, the probability of each of its values in a random config (None: uniform).
+    Random configs and the initial design are drawn from it; the walks and the cost model ignore it."""
+
+    def __init__(self, layout: KnobLayout, validity: ValidityMask, seed=0, settings=None, knob_prior=None):
         self.layout = layout
         self.validity = validity
         self.settings = settings or SearchSettings()
         self.rng = np.random.default_rng(seed)
+        self.knob_cdf = None  # None: uniform, drawn as without a prior (the same draws for the same seed)
+        if knob_prior is not None:
+            if [len(p) for p in knob_prior] != layout.dims.tolist():
+                raise ValueError("knob_prior must give one probability per value of every knob")
+            probabilities = [np.asarray(p, dtype=np.float64) / np.sum(p) for p in knob_prior]
+            if not all(np.allclose(p, 1.0 / len(p)) for p in probabilities):
+                self.knob_cdf = [np.cumsum(p) for p in probabilities]
         use_agents = self.settings.candidate_source == "agents" and layout.agents
         self.explorer = (MultiAgentExplorer(layout, seed=seed, settings=self.settings.ppo,
                                             learning=self.settings.learning) if use_agents else None)
@@ -177,14 +187,18 @@ class ARCOSearch:
 
     # ---- sampling the space -------------------------------------------------------------------
     def random_unmeasured(self, n, exclude=()):
-        """Up to ``n`` distinct valid, unmeasured indexes (not in ``exclude``), uniformly at random."""
+        """Up to ``n`` distinct valid, unmeasured indexes (not in ``exclude``), at random: from the knob
+        prior, or uniformly (without a prior, or once the prior's draws are mostly taken)."""
         taken = set(self.measured) | set(exclude)
         n = min(n, self.validity.n_valid - len(taken))
         if n <= 0:
             return []
         found = []
-        for _ in range(8):  # rejection sampling, cheap while most of the space is unmeasured
-            draws = self.rng.integers(0, self.layout.range_length, size=4 * n + 16)
+        for attempt in range(8):  # rejection sampling, cheap while most of the space is unmeasured
+            if self.knob_cdf is None or attempt >= 4:
+                draws = self.rng.integers(0, self.layout.range_length, size=4 * n + 16)
+            else:
+                draws = self.layout.to_index(self._knobs_at(self.rng.random((4 * n + 16, len(self.knob_cdf)))))
             for index in draws[self.validity(draws)].tolist():
                 if index not in taken:
                     taken.add(index)
@@ -195,6 +209,11 @@ class ARCOSearch:
         remaining = np.array([i for i in self._all_valid() if i not in taken], dtype=np.int64)
         extra = self.rng.choice(remaining, size=min(n - len(found), len(remaining)), replace=False)
         return found + extra.tolist()
+
+    def _knobs_at(self, quantiles):
+        """Knob values at ``quantiles`` (shape [n, n_knobs], in [0, 1)) of the knob prior."""
+        columns = [np.searchsorted(cdf, quantiles[:, k], side="right") for k, cdf in enumerate(self.knob_cdf)]
+        return np.minimum(np.stack(columns, axis=1), self.layout.dims - 1) if columns else quantiles.astype(np.int64)
 
     def _all_valid(self):
         everything = np.arange(self.layout.range_length, dtype=np.int64)
@@ -209,7 +228,8 @@ class ARCOSearch:
         n = min(n, self.n_unmeasured)
         dims = self.layout.dims
         strata = np.stack([self.rng.permutation(n) for _ in dims], axis=1) if len(dims) else np.zeros((n, 0))
-        knobs = np.floor((strata + self.rng.random(strata.shape)) / n * dims).astype(np.int64)
+        quantiles = (strata + self.rng.random(strata.shape)) / n
+        knobs = np.floor(quantiles * dims).astype(np.int64) if self.knob_cdf is None else self._knobs_at(quantiles)
         picks, taken = [], set(self.measured)
         for index in self.layout.to_index(knobs).tolist():
             if index not in taken and self.validity(np.array([index]))[0]:
