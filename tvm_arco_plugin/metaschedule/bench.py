@@ -32,6 +32,8 @@ ARCO_VARIANTS = {
     "arco_noagents": {"settings": {"candidate_source": "random"}},  # random candidates instead of the walks
     "arco_frozen": {"settings": {"learning": False}},  # the agents walk with their initial policies
     "arco_fullbatch": {"first_batch": 0},  # every batch num_trials_per_iter, no small first batches
+    # Not an ablation: smaller first batches (8, 8, 16, 32, then num_trials_per_iter), one more model round in 64 trials.
+    "arco_firstbatch8": {"first_batch": 8},
     # Not an ablation: random configs and the first batch draw every innermost tiling factor equally often.
     "arco_innermostfirst": {"tilings": "innermost_first"},
     # Not an ablation: the local walks in 4 generations, each from the best the round has scored so far.

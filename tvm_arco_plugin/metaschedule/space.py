@@ -58,8 +58,7 @@ def innermost_first_probabilities(tilings):
     MetaSchedule 0.27's ``SamplePerfectTile`` draws uniformly over the tilings within the innermost
     limit (each prime's exponent split uniformly, then rejection), and most tilings have a small
     innermost factor, which leaves little to vectorise: 64 in 4 factors has 28 tilings with innermost 1
-    and one with innermost 64. Drawing the innermost factor first (as MetaSchedule's first sampler did)
-    gives every innermost factor the same weight."""
+    and one with innermost 64. Drawing the innermost factor first gives every one the same weight."""
     with_innermost = {}
     for tiling in tilings:
         with_innermost[tiling[-1]] = with_innermost.get(tiling[-1], 0) + 1
