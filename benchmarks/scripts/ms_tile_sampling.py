@@ -12,22 +12,11 @@ import sys
 
 import numpy as np
 
-from tvm_arco_plugin.metaschedule._tvm import require_metaschedule
-from tvm_arco_plugin.metaschedule.space import innermost_first_probabilities, perfect_tilings
-
-tvm, _ = require_metaschedule()
-from tvm import te  # noqa: E402
-from tvm.s_tir.schedule import Schedule  # noqa: E402
+from tvm_arco_plugin.metaschedule.space import innermost_first_probabilities, metaschedule_tile_draws, perfect_tilings
 
 
 def main(draws=20000):
-    a = te.placeholder((256,), name="a")
-    b = te.compute((256,), lambda i: a[i] + 1.0, name="b")
-    sch = Schedule(tvm.IRModule({"main": te.create_prim_func([a, b])}), seed=12345)
-    loop = sch.get_loops(sch.get_sblock("b"))[0]
-    counts = collections.Counter(
-        tuple(int(sch.get(v)) for v in sch.sample_perfect_tile(loop, n=4, max_innermost_factor=64))
-        for _ in range(draws))
+    counts = collections.Counter(metaschedule_tile_draws(256, 4, 64, draws))
     tilings = perfect_tilings(256, 4, 64)
     measured = np.array([counts[t] for t in tilings]) / draws
     priors = {"uniform": np.full(len(tilings), 1.0 / len(tilings)),

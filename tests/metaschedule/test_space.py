@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, innermost_first_probabilities,
-                                               is_sampling, perfect_tilings)
+                                               is_sampling, metaschedule_tile_draws, perfect_tilings)
 from tvm_arco_plugin.metaschedule.workloads import workload
 from tvm_arco_plugin.search.knobs import MAPPING, SCHEDULING
 
@@ -93,7 +93,7 @@ def test_conv2d_through_relax_has_a_large_space_with_compute_locations():
 
 def test_knob_prior_keeps_categorical_probabilities_and_weights_tilings(matmul_128):
     space = spaces_of(matmul_128)[0][0]
-    innermost_first, uniform = space.knob_prior("innermost_first"), space.knob_prior()
+    innermost_first, uniform = ([w / w.sum() for w in space.knob_prior(tilings)] for tilings in ("innermost_first", "uniform"))
     for position, kind in enumerate(space.kinds):
         assert np.isclose(innermost_first[position].sum(), 1.0) and len(innermost_first[position]) == space.layout.dims[position]
         if kind == PERFECT_TILE:
@@ -108,18 +108,9 @@ def test_knob_prior_keeps_categorical_probabilities_and_weights_tilings(matmul_1
 
 
 def test_metaschedules_own_tile_sampling_is_uniform_over_the_allowed_tilings():
-    # What knob_prior's default "uniform" stands for: SamplePerfectTile's draws, one Schedule's random
-    # state advancing, spread over the innermost factors as uniform tilings are (not innermost-first).
-    import tvm
-    from tvm import te
-    from tvm.s_tir.schedule import Schedule
-
-    a = te.placeholder((256,), name="a")
-    b = te.compute((256,), lambda i: a[i] + 1.0, name="b")
-    sch = Schedule(tvm.IRModule({"main": te.create_prim_func([a, b])}), seed=12345)
-    loop = sch.get_loops(sch.get_sblock("b"))[0]
-    draws = [tuple(int(sch.get(v)) for v in sch.sample_perfect_tile(loop, n=4, max_innermost_factor=64))
-             for _ in range(4000)]
+    # What knob_prior's default "uniform" stands for: SamplePerfectTile's draws spread over the
+    # innermost factors as uniform tilings are (not innermost-first).
+    draws = metaschedule_tile_draws(256, 4, 64, draws=4000)
     tilings = perfect_tilings(256, 4, 64)
     assert set(draws) <= set(tilings)
     for innermost in (1, 64):

@@ -65,6 +65,22 @@ def innermost_first_probabilities(tilings):
     return np.array([1.0 / (len(with_innermost) * with_innermost[t[-1]]) for t in tilings])
 
 
+def metaschedule_tile_draws(extent, n, max_innermost_factor, draws, seed=12345):
+    """``draws`` tilings of an ``extent``-long loop into ``n`` factors by MetaSchedule's own
+    ``SamplePerfectTile``, one Schedule's random state advancing as in a tune: what the "uniform"
+    tilings of ``TraceSpace.knob_prior`` stand for, checked against it by a test and a script."""
+    tvm, _ = require_metaschedule()
+    from tvm import te
+    from tvm.s_tir.schedule import Schedule
+
+    a = te.placeholder((extent,), name="a")
+    b = te.compute((extent,), lambda i: a[i] + 1.0, name="b")
+    sch = Schedule(tvm.IRModule({"main": te.create_prim_func([a, b])}), seed=seed)
+    loop = sch.get_loops(sch.get_sblock("b"))[0]
+    return [tuple(int(sch.get(v)) for v in sch.sample_perfect_tile(loop, n=n, max_innermost_factor=max_innermost_factor))
+            for _ in range(draws)]
+
+
 def _as_key(decision):
     """A hashable, comparable form of a decision (an int, or a list of ints for tilings)."""
     if decision is None:
@@ -140,9 +156,10 @@ class TraceSpace:
         return [exact[i] if exact[i] is not None else sorted(seen[i]) or [own[i]] for i in range(len(self.kinds))]
 
     def knob_prior(self, tilings="uniform"):
-        """Per knob, the probability of each value in a random config: a categorical decision's own
-        probabilities; tilings ``"uniform"`` (as MetaSchedule 0.27 samples them) or ``"innermost_first"``
-        (innermost_first_probabilities); any other decision uniform over the values seen."""
+        """Per knob, the relative weight of each value in a random config (``ARCOSearch`` normalises
+        them): a categorical decision's own probabilities; tilings ``"uniform"`` (as MetaSchedule 0.27
+        samples them) or ``"innermost_first"`` (innermost_first_probabilities); any other decision
+        uniform over the values seen."""
         if tilings not in ("innermost_first", "uniform"):
             raise ValueError(f"tilings must be 'innermost_first' or 'uniform', not {tilings!r}")
         prior = []
@@ -153,7 +170,7 @@ class TraceSpace:
                 weights = innermost_first_probabilities(domain)
             else:
                 weights = np.ones(len(domain))
-            prior.append(weights / weights.sum())
+            prior.append(weights)
         return prior
 
     # ---- replay -------------------------------------------------------------------------------
