@@ -6,7 +6,7 @@ from tvm import autotvm
 from tvm_arco_plugin import host_target, templates
 from tvm_arco_plugin.search.confidence import confidence_probabilities, confidence_sample
 from tvm_arco_plugin.search.engine import GLOBAL_GROUP, ARCOSearch, SearchSettings, ValidityMask
-from tvm_arco_plugin.search.knobs import HARDWARE, MAPPING, SCHEDULING, KnobLayout
+from tvm_arco_plugin.search.knobs import HARDWARE, MAPPING, SCHEDULING, Knob, KnobLayout
 from tvm_arco_plugin.search.marl import MultiAgentExplorer, PPOSettings
 
 
@@ -79,6 +79,30 @@ def test_explorer_learns_to_climb_a_surrogate(large_space):
         entropy.append(walk.entropy_ratio)
     assert np.mean(mean_scores[-4:]) > np.mean(mean_scores[:4]) + 0.05  # measured: 0.54 -> 0.65
     assert entropy[0] > 0.99 and entropy[-1] < 0.95  # measured: 0.93
+
+
+def test_agents_on_a_knob_with_moves_only_make_its_moves():
+    """A knob with moves (a step up or down a ring of 40 values) is walked one move per step: in 3 steps
+    from value 0 a walker stays within 3 of it; without moves its actions set any of the 40 values."""
+    knobs = [Knob("ring", "SplitSpace", 40), Knob("other", "OtherOptionSpace", 5)]
+    ring = np.arange(40)
+    up_down = np.stack([(ring + 1) % 40, (ring - 1) % 40], axis=1)
+    with_moves = KnobLayout(knobs, moves={0: up_down})
+    assert with_moves.action_sizes.tolist() == [2, 5]
+    assert with_moves.act_on(np.array([0, 0, 1]), np.array([0, 39, 3]), np.array([1, 0, 4])).tolist() == [39, 0, 4]
+
+    def reached(layout):
+        explorer = MultiAgentExplorer(layout, seed=0, settings=PPOSettings(walkers=16, horizon=3))
+        starts = np.zeros((16, 2), dtype=np.int64)
+        walk = explorer.explore(starts, lambda k: np.ones(len(k)), lambda k: np.ones(len(k), bool),
+                                lambda i: np.ones(len(i), bool), budget=1000)
+        return walk.knobs[:, 0]
+
+    distance = np.minimum(reached(with_moves), 40 - reached(with_moves))
+    assert distance.max() <= 3 and distance.max() >= 1
+    assert np.minimum(reached(KnobLayout(knobs)), 40 - reached(KnobLayout(knobs))).max() > 3
+    with pytest.raises(ValueError, match="moves of knob 0"):
+        KnobLayout(knobs, moves={0: up_down[:10]})
 
 
 # ---- a space too large to score whole: the agents must do the search -----------------------------

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, innermost_first_probabilities,
+from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, factor_moves, innermost_first_probabilities,
                                                is_sampling, metaschedule_tile_draws, perfect_tilings)
 from tvm_arco_plugin.metaschedule.workloads import workload
 from tvm_arco_plugin.search.knobs import MAPPING, SCHEDULING
@@ -23,6 +23,35 @@ def test_perfect_tilings_of_a_power_of_two():
     assert len(perfect_tilings(128, 4, 64)) == 119
 
 
+def test_factor_moves_move_one_prime_between_two_levels():
+    tilings = perfect_tilings(56, 4, 16)  # 56 = 2^3 * 7: moves of 2 and of 7, 12 (from, to) pairs each
+    table = factor_moves(tilings)
+    assert table.shape == (len(tilings), 24)
+    for k, tiling in enumerate(tilings):
+        for reached in (tilings[j] for j in table[k] if j != k):
+            changed = [level for level in range(4) if reached[level] != tiling[level]]
+            assert len(changed) == 2 and reached[-1] <= 16
+            ratio = reached[changed[0]] / tiling[changed[0]]
+            assert ratio in (2, 7, 1 / 2, 1 / 7) and reached[changed[1]] / tiling[changed[1]] == 1 / ratio
+    # From (1, 1, 56, 1): 2 moves to each other level, 7 as well, except into the innermost beyond 16.
+    start = tilings.index((1, 1, 56, 1))
+    assert {tilings[j] for j in table[start]} == {(1, 1, 56, 1), (2, 1, 28, 1), (1, 2, 28, 1), (1, 1, 28, 2),
+                                                  (7, 1, 8, 1), (1, 7, 8, 1), (1, 1, 8, 7)}
+
+
+def test_tile_moves_give_the_agents_factor_moves_on_tilings(matmul_128):
+    moving = spaces_of(matmul_128, tile_moves="factor")[0][0]
+    setting = spaces_of(matmul_128)[0][0]
+    tiles = [position for position, kind in enumerate(moving.kinds) if kind == PERFECT_TILE]
+    assert tiles and sorted(moving.layout.moves) == tiles and not setting.layout.moves
+    for position in tiles:  # 128 = 2^7: one prime, (from, to) pairs of the instruction's levels
+        levels = len(moving.domains[position][0])
+        assert moving.layout.action_sizes[position] == levels * (levels - 1)
+        assert setting.layout.action_sizes[position] == setting.layout.dims[position]
+    with pytest.raises(ValueError, match="tile_moves"):
+        spaces_of(matmul_128, tile_moves="swap")
+
+
 def test_innermost_first_gives_every_innermost_factor_the_same_weight():
     tilings = perfect_tilings(64, 4, 16)
     probabilities = innermost_first_probabilities(tilings)
@@ -35,10 +64,10 @@ def test_innermost_first_gives_every_innermost_factor_the_same_weight():
     assert np.allclose(probabilities[[t[-1] == 1 for t in tilings]], 0.2 / 28)
 
 
-def spaces_of(mod, seed=1):
+def spaces_of(mod, seed=1, **space_options):
     context = tune_context(mod, seed=seed)
     design_spaces = context.generate_design_space()
-    return [TraceSpace(context.mod, s, context.space_generator.postprocs, space_id=i, seed=seed)
+    return [TraceSpace(context.mod, s, context.space_generator.postprocs, space_id=i, seed=seed, **space_options)
             for i, s in enumerate(design_spaces)], design_spaces
 
 

@@ -36,6 +36,8 @@ ARCO_VARIANTS = {
     "arco_firstbatch8": {"first_batch": 8},
     # Not an ablation: random configs and the first batch draw every innermost tiling factor equally often.
     "arco_innermostfirst": {"tilings": "innermost_first"},
+    # The agents move a prime factor between two levels of a tiling instead of setting any tiling.
+    "arco_factormoves": {"tile_moves": "factor"},
     # Not an ablation: the local walks in 4 generations, each from the best the round has scored so far.
     "arco_generations": {"settings": {"generations": 4}},
     # The default until 2026-12-01 ("arco" in earlier result files): the global half of the budget on short
@@ -136,7 +138,8 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
         # What an ARCO variant ran with, so that a file stays readable when the defaults change.
-        "arco_settings": None if arco is None else {**dataclasses.asdict(arco.settings), "first_batch": arco.first_batch},
+        "arco_settings": None if arco is None else {**dataclasses.asdict(arco.settings), "first_batch": arco.first_batch,
+                                                   "tilings": arco.tilings, "tile_moves": arco.tile_moves},
     }
 
 
@@ -224,7 +227,7 @@ def plot(runs, path):
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
                "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
-               "arco_globalwalks": "tab:olive", "evolutionary": "tab:blue",
+               "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "evolutionary": "tab:blue",
                "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):

@@ -65,6 +65,31 @@ def innermost_first_probabilities(tilings):
     return np.array([1.0 / (len(with_innermost) * with_innermost[t[-1]]) for t in tilings])
 
 
+def factor_moves(tilings):
+    """The moves of one tiling knob (``tilings``: perfect_tilings' output): move (p, i, j) divides factor
+    i by the prime p and multiplies factor j by it, as MetaSchedule's ``MutateTileSize`` moves a factor
+    between two levels of a tiling. Returns an int array [len(tilings), n_moves] of the tiling each
+    move reaches (the same one where factor i has no p or the innermost factor would exceed its limit)."""
+    extent, levels = int(np.prod(tilings[0])), len(tilings[0])
+    primes, rest, p = [], extent, 2
+    while p * p <= rest:
+        if rest % p == 0:
+            primes.append(p)
+            while rest % p == 0:
+                rest //= p
+        p += 1
+    primes += [rest] if rest > 1 else []
+    moves = [(p, i, j) for p in primes for i in range(levels) for j in range(levels) if i != j]
+    index = {tiling: k for k, tiling in enumerate(tilings)}
+    table = np.empty((len(tilings), len(moves)), dtype=np.int64)
+    for k, tiling in enumerate(tilings):
+        for m, (p, i, j) in enumerate(moves):
+            moved = list(tiling)
+            moved[i], moved[j] = moved[i] // p, moved[j] * p
+            table[k, m] = index.get(tuple(moved), k) if tiling[i] % p == 0 else k
+    return table
+
+
 def metaschedule_tile_draws(extent, n, max_innermost_factor, draws, seed=12345):
     """``draws`` tilings of an ``extent``-long loop into ``n`` factors by MetaSchedule's own
     ``SamplePerfectTile``, one Schedule's random state advancing as in a tune: what the "uniform"
@@ -94,9 +119,11 @@ def _as_key(decision):
 
 
 class TraceSpace:
-    """One design space of one task. ``seed`` fixes the replays that discover open-ended domains."""
+    """One design space of one task. ``seed`` fixes the replays that discover open-ended domains.
+    ``tile_moves``: the agents' actions on a tiling, ``"set"`` (any tiling of the loop) or ``"factor"``
+    (factor_moves: a prime factor moved between two levels, relative to the current tiling)."""
 
-    def __init__(self, mod, design_space, postprocs, space_id=0, seed=0, discovery_replays=16):
+    def __init__(self, mod, design_space, postprocs, space_id=0, seed=0, discovery_replays=16, tile_moves="set"):
         tvm, _ = require_metaschedule()
         from tvm.s_tir.schedule import Schedule
 
@@ -118,7 +145,11 @@ class TraceSpace:
         agent_knobs = {}
         for knob in knobs:
             agent_knobs.setdefault(_AGENT_OF_KIND.get(knob.kind, SCHEDULING), []).append(knob.name)
-        self.layout = KnobLayout(knobs, agent_knobs=agent_knobs)
+        if tile_moves not in ("set", "factor"):
+            raise ValueError(f"tile_moves must be 'set' or 'factor', not {tile_moves!r}")
+        moves = {position: factor_moves(domain) for position, (kind, domain) in enumerate(zip(self.kinds, self.domains))
+                 if kind == PERFECT_TILE and tile_moves == "factor"}
+        self.layout = KnobLayout(knobs, agent_knobs=agent_knobs, moves=moves)
         self._position = [{value: j for j, value in enumerate(domain)} for domain in self.domains]
 
     # ---- domains ------------------------------------------------------------------------------

@@ -40,9 +40,13 @@ def default_agent_for(knob, hardware_knobs=()):
 
 
 class KnobLayout:
-    """Knob sizes, index <-> knob-vector conversion (vectorised) and the agent -> knobs assignment."""
+    """Knob sizes, index <-> knob-vector conversion (vectorised) and the agent -> knobs assignment.
 
-    def __init__(self, knobs, hardware_knobs=(), agent_knobs=None):
+    ``moves``: knob position -> int array [knob size, n_moves], the value that move m reaches from value
+    v (v itself where the move does not apply). An agent's actions on such a knob are its moves,
+    relative to where the walker is; on any other knob an action sets one of the knob's values."""
+
+    def __init__(self, knobs, hardware_knobs=(), agent_knobs=None, moves=None):
         self.knobs = list(knobs)
         self.names = [k.name for k in self.knobs]
         self.dims = np.array([k.size for k in self.knobs], dtype=np.int64)
@@ -53,6 +57,15 @@ class KnobLayout:
         self.agents = [a for a in AGENTS if self.assignment[a]]
         self.columns = {a: np.array([self.names.index(n) for n in self.assignment[a]], dtype=np.int64)
                         for a in self.agents}
+        self.moves = {int(k): np.asarray(table, dtype=np.int64) for k, table in (moves or {}).items()}
+        for position, table in self.moves.items():
+            if table.ndim != 2 or table.shape[0] != self.dims[position] or (table.size and (
+                    table.min() < 0 or table.max() >= self.dims[position])):
+                raise ValueError(f"moves of knob {position} must map each of its {self.dims[position]} values "
+                                 f"to values of the knob, got shape {table.shape}")
+        # Per knob, how many actions an agent has on it.
+        self.action_sizes = np.array([self.moves[k].shape[1] if k in self.moves else self.dims[k]
+                                      for k in range(len(self.dims))], dtype=np.int64)
 
     @classmethod
     def from_config_space(cls, space, hardware_knobs=(), agent_knobs=None):
@@ -79,6 +92,16 @@ class KnobLayout:
         for knob in self.knobs:
             assignment[explicit.get(knob.name) or default_agent_for(knob, hardware_knobs)].append(knob.name)
         return assignment
+
+    def act_on(self, positions, current, actions):
+        """The values that ``actions`` (an action index on each knob of ``positions``) give knobs whose
+        values are ``current``."""
+        values = np.array(actions, dtype=np.int64)
+        for position, table in self.moves.items():
+            at = positions == position
+            if at.any():
+                values[at] = table[current[at], values[at]]
+        return values
 
     def to_knobs(self, indexes):
         """Config indexes (shape [n]) -> knob-index matrix (shape [n, n_knobs])."""

@@ -7,7 +7,8 @@ Read top to bottom like CleanRL's ppo.py:
    [0, 1]), the cost model's score of the current config and the time step;
 2. one centralized critic sees the joint state: every knob, the score and the time step;
 3. a batch of walkers moves through the space; at each step every agent picks ONE action: leave its
-   knobs alone, or set one of its knobs to one of its values. The joint action changes at most one
+   knobs alone, or set one of its knobs to one of its values (or, for a knob with moves, such as a
+   MetaSchedule tiling, make one of its moves from the current value). The joint action changes at most one
    knob per agent (the neighbourhood of AutoTVM's own simulated annealing, one knob per agent), so
    the agents must coordinate to change several knobs at once;
 4. all agents receive the same reward: the cost model's score of the config reached if nobody in
@@ -97,11 +98,12 @@ def single_torch_thread():
         torch.set_num_threads(previous)
 
 
-def action_table(dims):
-    """Per agent, action a > 0 sets one of its knobs to one of that knob's values; action 0 leaves its
-    knobs alone. Returns an [n_actions, 2] array of (knob position within the agent's columns, value
-    index); row 0 is (-1, -1)."""
-    rows = [(-1, -1)] + [(k, v) for k, size in enumerate(np.asarray(dims, dtype=np.int64)) for v in range(size)]
+def action_table(sizes):
+    """Per agent, action a > 0 is one action on one of its knobs (``KnobLayout.act_on``: a value to set,
+    or a move); action 0 leaves its knobs alone. ``sizes``: the number of actions on each of the agent's
+    knobs. Returns an [n_actions, 2] array of (knob position within the agent's columns, action on the
+    knob); row 0 is (-1, -1)."""
+    rows = [(-1, -1)] + [(k, v) for k, size in enumerate(np.asarray(sizes, dtype=np.int64)) for v in range(size)]
     return np.array(rows, dtype=np.int64)
 
 
@@ -121,7 +123,7 @@ class MultiAgentExplorer:
         self.layout = layout
         self.settings = settings or PPOSettings()
         self.learning = learning
-        self.actions = {a: action_table(layout.dims[layout.columns[a]]) for a in layout.agents}
+        self.actions = {a: action_table(layout.action_sizes[layout.columns[a]]) for a in layout.agents}
         self.np_rng = np.random.default_rng(seed)
         self.torch_rng = torch.Generator().manual_seed(int(seed))
         s = self.settings
@@ -161,10 +163,12 @@ class MultiAgentExplorer:
                 dist = torch.distributions.Categorical(logits=self.actors[agent](obs))
                 action = torch.multinomial(dist.probs, 1, generator=self.torch_rng).squeeze(-1)
                 logprobs[agent] = dist.log_prob(action).numpy()
-                entropy.append(float(dist.entropy().mean()) / np.log(len(self.actions[agent])))
-                which, value = self.actions[agent][action.numpy()].T
-                moving = which >= 0
-                proposal[np.flatnonzero(moving), self.layout.columns[agent][which[moving]]] = value[moving]
+                entropy.append(float(dist.entropy().mean()) / np.log(max(len(self.actions[agent]), 2)))
+                which, on_knob = self.actions[agent][action.numpy()].T
+                walkers = np.flatnonzero(which >= 0)
+                positions = self.layout.columns[agent][which[walkers]]
+                proposal[walkers, positions] = self.layout.act_on(positions, knobs[walkers, positions],
+                                                                  on_knob[walkers])
                 actions[agent] = action.numpy()
         return proposal, actions, logprobs, float(np.mean(entropy))
 
