@@ -124,6 +124,8 @@ class TraceSpace:
     (factor_moves: a prime factor moved between two levels, relative to the current tiling)."""
 
     def __init__(self, mod, design_space, postprocs, space_id=0, seed=0, discovery_replays=16, tile_moves="set"):
+        if tile_moves not in ("set", "factor"):  # before the discovery replays, the slow part
+            raise ValueError(f"tile_moves must be 'set' or 'factor', not {tile_moves!r}")
         tvm, _ = require_metaschedule()
         from tvm.s_tir.schedule import Schedule
 
@@ -145,10 +147,9 @@ class TraceSpace:
         agent_knobs = {}
         for knob in knobs:
             agent_knobs.setdefault(_AGENT_OF_KIND.get(knob.kind, SCHEDULING), []).append(knob.name)
-        if tile_moves not in ("set", "factor"):
-            raise ValueError(f"tile_moves must be 'set' or 'factor', not {tile_moves!r}")
-        moves = {position: factor_moves(domain) for position, (kind, domain) in enumerate(zip(self.kinds, self.domains))
-                 if kind == PERFECT_TILE and tile_moves == "factor"}
+        moves = {} if tile_moves == "set" else {
+            position: factor_moves(domain)
+            for position, (kind, domain) in enumerate(zip(self.kinds, self.domains)) if kind == PERFECT_TILE}
         self.layout = KnobLayout(knobs, agent_knobs=agent_knobs, moves=moves)
         self._position = [{value: j for j, value in enumerate(domain)} for domain in self.domains]
 
