@@ -105,6 +105,29 @@ def test_agents_on_a_knob_with_moves_only_make_its_moves():
         KnobLayout(knobs, moves={0: up_down[:10]})
 
 
+def test_agents_see_a_knob_with_features_through_them():
+    """A knob with features is observed as its value's feature row (here a point on a circle), any other
+    knob as its scaled index; each agent's actor and the critic are sized to what they see."""
+    knobs = [Knob("ring", "SplitSpace", 40), Knob("unroll", "OtherOptionSpace", 5)]
+    angle = 2 * np.pi * np.arange(40) / 40
+    circle = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    layout = KnobLayout(knobs, features={0: circle})
+    assert layout.observation_width == 3
+    assert layout.observation_columns[MAPPING].tolist() == [0, 1]
+    assert layout.observation_columns[SCHEDULING].tolist() == [2]
+    seen = layout.observe(np.array([[0, 4], [10, 2]]))
+    np.testing.assert_allclose(seen, [[1, 0, 1], [0, 1, 0.5]], atol=1e-6)
+    plain = KnobLayout(knobs)
+    np.testing.assert_array_equal(plain.observe(np.array([[10, 2]])), plain.normalise(np.array([[10, 2]])))
+    explorer = MultiAgentExplorer(layout, seed=0, settings=PPOSettings(walkers=4, horizon=2))
+    assert explorer.actors[MAPPING].net[0].in_features == 2 + 2
+    walk = explorer.explore(np.zeros((4, 2), dtype=np.int64), lambda k: np.ones(len(k)),
+                            lambda k: np.ones(len(k), bool), lambda i: np.ones(len(i), bool), budget=100)
+    assert len(walk.knobs) > 1
+    with pytest.raises(ValueError, match="features of knob 0"):
+        KnobLayout(knobs, features={0: circle[:10]})
+
+
 # ---- a space too large to score whole: the agents must do the search -----------------------------
 def peaked_surrogate(layout, sharpness=20.0, seed=123):
     """A known landscape on a real space: one peak at a random config, falling with the knob distance."""

@@ -3,7 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, factor_moves, innermost_first_probabilities,
+from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, factor_features, factor_moves,
+                                               innermost_first_probabilities,
                                                is_sampling, metaschedule_tile_draws, perfect_tilings)
 from tvm_arco_plugin.metaschedule.workloads import workload
 from tvm_arco_plugin.search.knobs import MAPPING, SCHEDULING
@@ -50,6 +51,27 @@ def test_tile_moves_give_the_agents_factor_moves_on_tilings(matmul_128):
         assert setting.layout.action_sizes[position] == setting.layout.dims[position]
     with pytest.raises(ValueError, match="tile_moves"):
         spaces_of(matmul_128, tile_moves="swap")
+
+
+def test_factor_features_show_each_level_and_change_where_a_move_does():
+    tilings = perfect_tilings(56, 4, 16)
+    features, table = factor_features(tilings), factor_moves(tilings)
+    np.testing.assert_allclose(features[tilings.index((1, 1, 56, 1))], [0, 0, 1, 0], atol=1e-6)
+    np.testing.assert_allclose(features.sum(axis=1), 1.0, atol=1e-6)  # log 56 shared out by the levels
+    start = tilings.index((2, 1, 28, 1))
+    for reached in set(table[start]) - {start}:
+        assert (np.abs(features[reached] - features[start]) > 1e-6).sum() == 2
+
+
+def test_tile_observation_gives_the_agents_each_levels_factor(matmul_128):
+    viewing = spaces_of(matmul_128, tile_observation="factors")[0][0]
+    tiles = [position for position, kind in enumerate(viewing.kinds) if kind == PERFECT_TILE]
+    assert tiles and sorted(viewing.layout.features) == tiles
+    width = sum(len(viewing.domains[p][0]) for p in tiles) + len(viewing.kinds) - len(tiles)
+    assert viewing.layout.observation_width == width
+    assert not spaces_of(matmul_128)[0][0].layout.features
+    with pytest.raises(ValueError, match="tile_observation"):
+        spaces_of(matmul_128, tile_observation="levels")
 
 
 def test_innermost_first_gives_every_innermost_factor_the_same_weight():

@@ -38,6 +38,8 @@ ARCO_VARIANTS = {
     "arco_innermostfirst": {"tilings": "innermost_first"},
     # The agents move a prime factor between two levels of a tiling instead of setting any tiling.
     "arco_factormoves": {"tile_moves": "factor"},
+    # Factor moves, and the agents see each level's factor of a tiling instead of the tiling's index.
+    "arco_factorview": {"tile_moves": "factor", "tile_observation": "factors"},
     # Not an ablation: the local walks in 4 generations, each from the best the round has scored so far.
     "arco_generations": {"settings": {"generations": 4}},
     # The default until 2026-12-01 ("arco" in earlier result files): the global half of the budget on short
@@ -139,7 +141,8 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         "total_seconds": time.time() - tic, "profile_seconds": profile,
         # What an ARCO variant ran with, so that a file stays readable when the defaults change.
         "arco_settings": None if arco is None else {**dataclasses.asdict(arco.settings), "first_batch": arco.first_batch,
-                                                   "tilings": arco.tilings, "tile_moves": arco.tile_moves},
+                                                   "tilings": arco.tilings, "tile_moves": arco.tile_moves,
+                                                   "tile_observation": arco.tile_observation},
     }
 
 

@@ -90,6 +90,14 @@ def factor_moves(tilings):
     return table
 
 
+def factor_features(tilings):
+    """How the agents can see a tiling knob (``tilings``: perfect_tilings' output): each level's factor
+    as log(factor) / log(extent), [len(tilings), levels]; a move of factor_moves changes two columns.
+    The tiling's index alone (the default observation) orders tilings by their outermost factor."""
+    extent = int(np.prod(tilings[0]))
+    return np.log(np.array(tilings, dtype=np.float64)) / np.log(max(extent, 2))
+
+
 def metaschedule_tile_draws(extent, n, max_innermost_factor, draws, seed=12345):
     """``draws`` tilings of an ``extent``-long loop into ``n`` factors by MetaSchedule's own
     ``SamplePerfectTile``, one Schedule's random state advancing as in a tune: what the "uniform"
@@ -121,11 +129,17 @@ def _as_key(decision):
 class TraceSpace:
     """One design space of one task. ``seed`` fixes the replays that discover open-ended domains.
     ``tile_moves``: the agents' actions on a tiling, ``"set"`` (any tiling of the loop) or ``"factor"``
-    (factor_moves: a prime factor moved between two levels, relative to the current tiling)."""
+    (factor_moves: a prime factor moved between two levels, relative to the current tiling).
+    ``tile_observation``: how the agents see a tiling, ``"index"`` (its index, scaled) or ``"factors"``
+    (factor_features: the factor of each level)."""
 
-    def __init__(self, mod, design_space, postprocs, space_id=0, seed=0, discovery_replays=16, tile_moves="set"):
-        if tile_moves not in ("set", "factor"):  # before the discovery replays, the slow part
+    def __init__(self, mod, design_space, postprocs, space_id=0, seed=0, discovery_replays=16, tile_moves="set",
+                 tile_observation="index"):
+        # Checked before the discovery replays, the slow part.
+        if tile_moves not in ("set", "factor"):
             raise ValueError(f"tile_moves must be 'set' or 'factor', not {tile_moves!r}")
+        if tile_observation not in ("index", "factors"):
+            raise ValueError(f"tile_observation must be 'index' or 'factors', not {tile_observation!r}")
         tvm, _ = require_metaschedule()
         from tvm.s_tir.schedule import Schedule
 
@@ -147,10 +161,11 @@ class TraceSpace:
         agent_knobs = {}
         for knob in knobs:
             agent_knobs.setdefault(_AGENT_OF_KIND.get(knob.kind, SCHEDULING), []).append(knob.name)
-        moves = {} if tile_moves == "set" else {
-            position: factor_moves(domain)
-            for position, (kind, domain) in enumerate(zip(self.kinds, self.domains)) if kind == PERFECT_TILE}
-        self.layout = KnobLayout(knobs, agent_knobs=agent_knobs, moves=moves)
+        tilings = {position: domain for position, (kind, domain) in enumerate(zip(self.kinds, self.domains))
+                   if kind == PERFECT_TILE}
+        moves = {} if tile_moves == "set" else {position: factor_moves(d) for position, d in tilings.items()}
+        features = {} if tile_observation == "index" else {position: factor_features(d) for position, d in tilings.items()}
+        self.layout = KnobLayout(knobs, agent_knobs=agent_knobs, moves=moves, features=features)
         self._position = [{value: j for j, value in enumerate(domain)} for domain in self.domains]
 
     # ---- domains ------------------------------------------------------------------------------

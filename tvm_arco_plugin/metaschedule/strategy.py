@@ -127,14 +127,18 @@ class ARCOSearchStrategy(PySearchStrategy):
     tile_moves: str
         The agents' actions on a tiling (``TraceSpace``): ``"set"`` any tiling of the loop, or
         ``"factor"`` move one prime factor between two of its levels, as MetaSchedule's mutator does.
+    tile_observation: str
+        How the agents see a tiling (``TraceSpace``): ``"index"`` its index among the loop's tilings, or
+        ``"factors"`` the factor of each level.
     """
 
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
-                 tile_moves="set"):
+                 tile_moves="set", tile_observation="index"):
         self.seed = seed
         self.tilings = tilings
         self.tile_moves = tile_moves
+        self.tile_observation = tile_observation
         self.candidates_per_round = candidates_per_round
         self.first_batch = first_batch
         self.min_space_share = min_space_share
@@ -173,7 +177,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         threads = int(getattr(self.context, "num_threads", 1) or 1)
         self.replay_threads = ThreadPoolExecutor(threads, thread_name_prefix="arco-replay") if threads > 1 else None
         postprocs = self.context.space_generator.postprocs
-        traces = [TraceSpace(self.context.mod, space, postprocs, space_id=i, seed=self.seed, tile_moves=self.tile_moves)
+        traces = [TraceSpace(self.context.mod, space, postprocs, space_id=i, seed=self.seed, tile_moves=self.tile_moves,
+                             tile_observation=self.tile_observation)
                   for i, space in enumerate(design_spaces)]
         self.spaces = [_SpaceSearch(trace, seed=self.seed + 1000 * i, settings=settings,
                                     knob_prior=trace.knob_prior(self.tilings))
@@ -236,7 +241,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         return ARCOSearchStrategy(seed=self.seed, candidates_per_round=self.candidates_per_round,
                                   first_batch=self.first_batch, min_space_share=self.min_space_share,
                                   max_failed_batches=self.max_failed_batches, settings=self.settings, stats=self.stats,
-                                  tilings=self.tilings, tile_moves=self.tile_moves)
+                                  tilings=self.tilings, tile_moves=self.tile_moves,
+                                  tile_observation=self.tile_observation)
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):

@@ -44,9 +44,12 @@ class KnobLayout:
 
     ``moves``: knob position -> int array [knob size, n_moves], the value that move m reaches from value
     v (v itself where the move does not apply). An agent's actions on such a knob are its moves,
-    relative to where the walker is; on any other knob an action sets one of the knob's values."""
+    relative to where the walker is; on any other knob an action sets one of the knob's values.
 
-    def __init__(self, knobs, hardware_knobs=(), agent_knobs=None, moves=None):
+    ``features``: knob position -> float array [knob size, width], how the agents see each value of the
+    knob (``observe``); any other knob is seen as its index scaled to [0, 1] (``normalise``)."""
+
+    def __init__(self, knobs, hardware_knobs=(), agent_knobs=None, moves=None, features=None):
         self.knobs = list(knobs)
         self.names = [k.name for k in self.knobs]
         self.dims = np.array([k.size for k in self.knobs], dtype=np.int64)
@@ -63,6 +66,17 @@ class KnobLayout:
                     table.min() < 0 or table.max() >= self.dims[position])):
                 raise ValueError(f"moves of knob {position} must map each of its {self.dims[position]} values "
                                  f"to values of the knob, got shape {table.shape}")
+        self.features = {int(k): np.asarray(table, dtype=np.float32) for k, table in (features or {}).items()}
+        for position, table in self.features.items():
+            if table.ndim != 2 or table.shape[0] != self.dims[position]:
+                raise ValueError(f"features of knob {position} must have one row for each of its "
+                                 f"{self.dims[position]} values, got shape {table.shape}")
+        widths = [self.features[k].shape[1] if k in self.features else 1 for k in range(len(self.dims))]
+        starts = np.concatenate(([0], np.cumsum(widths))).astype(np.int64)
+        self.observation_width = int(starts[-1])
+        # Per agent, its knobs' columns in ``observe``'s output.
+        self.observation_columns = {a: np.concatenate([np.arange(starts[k], starts[k + 1]) for k in self.columns[a]])
+                                    .astype(np.int64) for a in self.agents}
         # Per knob, how many actions an agent has on it.
         self.action_sizes = np.array([self.moves[k].shape[1] if k in self.moves else self.dims[k]
                                       for k in range(len(self.dims))], dtype=np.int64)
@@ -114,3 +128,13 @@ class KnobLayout:
     def normalise(self, knob_matrix):
         """Knob indexes scaled to [0, 1] per knob (the agents' and critic's observation of a config)."""
         return np.asarray(knob_matrix, dtype=np.float32) / np.maximum(self.dims - 1, 1).astype(np.float32)
+
+    def observe(self, knob_matrix):
+        """The agents' and critic's observation of configs: per knob its ``features`` row, or its scaled
+        index; [n, observation_width]."""
+        scaled = self.normalise(knob_matrix)
+        if not self.features:
+            return scaled
+        knob_matrix = np.asarray(knob_matrix, dtype=np.int64)
+        return np.concatenate([self.features[k][knob_matrix[:, k]] if k in self.features else scaled[:, k:k + 1]
+                               for k in range(len(self.dims))], axis=1)

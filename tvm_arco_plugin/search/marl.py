@@ -3,8 +3,9 @@
 Read top to bottom like CleanRL's ppo.py:
 
 1. the config space is split among the agents (hardware, scheduling, mapping; ``knobs.KnobLayout``);
-   every agent has its own actor that sees only its local observation: its own knobs (scaled to
-   [0, 1]), the cost model's score of the current config and the time step;
+   every agent has its own actor that sees only its local observation: its own knobs (each scaled to
+   [0, 1], or the features the layout gives it), the cost model's score of the current config and the
+   time step;
 2. one centralized critic sees the joint state: every knob, the score and the time step;
 3. a batch of walkers moves through the space; at each step every agent picks ONE action: leave its
    knobs alone, or set one of its knobs to one of its values (or, for a knob with moves, such as a
@@ -130,10 +131,10 @@ class MultiAgentExplorer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.actors = nn.ModuleDict({
-                agent: Actor(len(layout.columns[agent]) + 2, len(self.actions[agent]), s.hidden)
+                agent: Actor(len(layout.observation_columns[agent]) + 2, len(self.actions[agent]), s.hidden)
                 for agent in layout.agents
             })
-            self.critic = CentralCritic(len(layout.dims) + 2, s.hidden)
+            self.critic = CentralCritic(layout.observation_width + 2, s.hidden)
         self.optimizer = torch.optim.Adam(self._parameters(), lr=s.learning_rate, eps=1e-5)
         self.rounds = 0
 
@@ -146,11 +147,11 @@ class MultiAgentExplorer:
         return np.stack([score, np.full_like(score, clock)], axis=1).astype(np.float32)
 
     def local_observation(self, agent, knobs, score, clock):
-        own = self.layout.normalise(knobs)[:, self.layout.columns[agent]]
+        own = self.layout.observe(knobs)[:, self.layout.observation_columns[agent]]
         return np.concatenate([own, self._context(score, clock)], axis=1)
 
     def global_state(self, knobs, score, clock):
-        return np.concatenate([self.layout.normalise(knobs), self._context(score, clock)], axis=1)
+        return np.concatenate([self.layout.observe(knobs), self._context(score, clock)], axis=1)
 
     # ---- acting (decentralised) ---------------------------------------------------------------
     def act(self, knobs, score, clock):
