@@ -126,7 +126,7 @@ class KnobLayout:
         return (np.asarray(knob_matrix, dtype=np.int64) * self.radix).sum(axis=-1)
 
     def normalise(self, knob_matrix):
-        """Knob indexes scaled to [0, 1] per knob (the agents' and critic's observation of a config)."""
+        """Knob indexes scaled to [0, 1] per knob (how the agents see a knob without features)."""
         return np.asarray(knob_matrix, dtype=np.float32) / np.maximum(self.dims - 1, 1).astype(np.float32)
 
     def observe(self, knob_matrix):
