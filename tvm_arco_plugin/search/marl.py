@@ -146,21 +146,23 @@ class MultiAgentExplorer:
         """``clock``: the fraction of the walk done (step / horizon)."""
         return np.stack([score, np.full_like(score, clock)], axis=1).astype(np.float32)
 
-    def local_observation(self, agent, knobs, score, clock):
-        own = self.layout.observe(knobs)[:, self.layout.observation_columns[agent]]
-        return np.concatenate([own, self._context(score, clock)], axis=1)
-
-    def global_state(self, knobs, score, clock):
-        return np.concatenate([self.layout.observe(knobs), self._context(score, clock)], axis=1)
+    def observations(self, knobs, score, clock):
+        """The critic's global state (every knob, score, clock) and each agent's local observation (its
+        own knobs, score, clock), from one ``KnobLayout.observe`` of the walkers' configs."""
+        seen, context = self.layout.observe(knobs), self._context(score, clock)
+        local = {agent: np.concatenate([seen[:, self.layout.observation_columns[agent]], context], axis=1)
+                 for agent in self.layout.agents}
+        return np.concatenate([seen, context], axis=1), local
 
     # ---- acting (decentralised) ---------------------------------------------------------------
-    def act(self, knobs, score, clock):
-        """Every agent samples one action from its local observation only; returns the joint move."""
+    def act(self, knobs, local):
+        """Every agent samples one action from its local observation only (``local``: agent -> its
+        observation of the walkers, from ``observations``); returns the joint move."""
         proposal = knobs.copy()
         actions, logprobs, entropy = {}, {}, []
         with torch.no_grad():
             for agent in self.layout.agents:
-                obs = torch.from_numpy(self.local_observation(agent, knobs, score, clock))
+                obs = torch.from_numpy(local[agent])
                 dist = torch.distributions.Categorical(logits=self.actors[agent](obs))
                 action = torch.multinomial(dist.probs, 1, generator=self.torch_rng).squeeze(-1)
                 logprobs[agent] = dist.log_prob(action).numpy()
@@ -206,10 +208,11 @@ class MultiAgentExplorer:
             if len(seen) >= budget:
                 break
             clock = step / horizon
-            buffer["state"].append(self.global_state(knobs, score, clock))
+            state, local = self.observations(knobs, score, clock)
+            buffer["state"].append(state)
             for agent in layout.agents:
-                buffer["obs"][agent].append(self.local_observation(agent, knobs, score, clock))
-            proposal, actions, logprob, entropy = self.act(knobs, score, clock)
+                buffer["obs"][agent].append(local[agent])
+            proposal, actions, logprob, entropy = self.act(knobs, local)
             entropies.append(entropy)
             valid = np.asarray(valid_fn(proposal), dtype=bool)
             moved = np.where(valid[:, None], proposal, knobs)
@@ -234,7 +237,7 @@ class MultiAgentExplorer:
                 buffer["action"][agent].append(actions[agent])
                 buffer["logprob"][agent].append(logprob[agent])
         if self.learning and buffer["reward"]:
-            self._update(buffer, self.global_state(knobs, score, len(buffer["reward"]) / horizon))
+            self._update(buffer, self.observations(knobs, score, len(buffer["reward"]) / horizon)[0])
         self.rounds += 1
         new = {i: v for i, v in seen.items() if i not in known}
         indexes = np.fromiter(new, dtype=np.int64, count=len(new))
