@@ -87,6 +87,14 @@ def test_search_moves_to_faster_configs_than_its_initial_design(matmul_128):
     proposed, strategy = drive(matmul_128, seed=0, trials=64)
     seconds = [s for _, _, _, s in strategy.stats.measured]
     assert float(np.median(seconds[-16:])) < 0.8 * float(np.median(seconds[:16]))
+    # What the agents did, per design space, for the benchmark's JSON: their share of the measured configs
+    # and the policies' entropy in each round (relative to uniform: 1 before any update).
+    assert [a["space"] for a in strategy.stats.agents] == [0, 1, 2]
+    assert any(a["walk_share"] > 0 for a in strategy.stats.agents)
+    for agents, space in zip(strategy.stats.agents, strategy.spaces):
+        assert agents["walk_share"] == round(space.engine.share_from("walk"), 4)
+        rounds = agents["entropy_per_round"]
+        assert len(rounds) >= 2 and rounds[0][1] == 1.0 and all(0 < e <= 1.0 for _, e in rounds)
 
 
 def test_every_candidate_failing_stops_the_task_with_a_reason(matmul_128):

@@ -72,6 +72,9 @@ class StrategyStats:
         self.measured = []  # (task name, design space id, config index, seconds or None), in order
         self.warm_started = 0  # database records recognised as configs at pre_tuning
         self.stopped = []  # (task name, one-line reason) for tasks stopped because everything failed
+        # Per task and design space, at post_tuning: the share of its measured configs that only an agents'
+        # move reached, and the policies' entropy (relative to uniform) after each round: did they learn?
+        self.agents = []
 
 
 class _SpaceSearch:
@@ -188,7 +191,12 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.stats.search_seconds += time.time() - tic
 
     def post_tuning(self) -> None:
+        task = getattr(self.context, "task_name", None)
         for space in self.spaces:
+            engine = space.engine
+            self.stats.agents.append({"task": task, "space": space.space.space_id,
+                                      "walk_share": round(engine.share_from("walk"), 4),
+                                      "entropy_per_round": [(n, round(e, 4)) for n, e in engine.entropy_per_round]})
             space.schedules.clear()
         self.pending = []
         if self.replay_threads is not None:
