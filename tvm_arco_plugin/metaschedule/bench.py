@@ -147,7 +147,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
         "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
-        # Per design space: share of measured configs only an agents' move reached, entropy after each round.
+        # Per design space: share of measured configs only an agents' move reached, entropy in each round's walks.
         "agents": None if arco is None else arco.stats.agents,
         # What an ARCO variant ran with, so that a file stays readable when the defaults change.
         "arco_settings": None if arco is None else {**dataclasses.asdict(arco.settings), "first_batch": arco.first_batch,

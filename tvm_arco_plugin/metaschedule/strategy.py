@@ -73,7 +73,7 @@ class StrategyStats:
         self.warm_started = 0  # database records recognised as configs at pre_tuning
         self.stopped = []  # (task name, one-line reason) for tasks stopped because everything failed
         # Per task and design space, at post_tuning: the share of its measured configs that only an agents'
-        # move reached, and the policies' entropy (relative to uniform) after each round: did they learn?
+        # move reached, and the policies' entropy (relative to uniform) in each round's walks: did they learn?
         self.agents = []
 
 
