@@ -241,8 +241,8 @@ def plot(runs, path):
     colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
                "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
                "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "arco_fastlearning": "tab:green",
-               "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen", "evolutionary": "tab:blue",
-               "replay-trace": "tab:gray"}
+               "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
+               "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):
             ax.plot(range(1, len(r["best_gflops_curve"]) + 1), r["best_gflops_curve"],
