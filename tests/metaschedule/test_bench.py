@@ -41,6 +41,9 @@ def test_targets_are_met_only_when_every_run_reaches_the_reference_in_half_the_t
     reach = targets(runs, budget=budget, early=4)["trials_to_reference_best"]
     assert reach["trials"] == [1, 1] and reach["met"] and not reach["bounded"]
     assert targets(runs[:2], budget=budget) == {}  # no reference runs: no verdict
+    # The same verdict for a variant of ARCO checked under its own name (bench --challenger).
+    variant = [dict(run, strategy="arco_lategenerations") for run in runs[:2]] + runs[2:]
+    assert targets(variant, challenger="arco_lategenerations", budget=budget, early=4)["trials_to_reference_best"] == reach
 
 
 def test_a_results_file_of_another_cpu_is_refused_before_any_run_and_left_as_it_was(tmp_path, capsys):

@@ -29,7 +29,7 @@ def pretend_tune(work_dir, mod, seed, trials=64):
     database = ms.database.JSONDatabase(work_dir=str(work_dir))
     workload = database.commit_workload(mod)
 
-    def record(candidates, results):
+    def record(strategy, candidates, results):
         for candidate, result in zip(candidates, results):
             database.commit_tuning_record(ms.database.TuningRecord(
                 candidate.sch.trace, workload, result.run_secs, default_target(), candidate.args_info))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tvm_arco_plugin.metaschedule import ARCOSearchStrategy
+from tvm_arco_plugin.metaschedule.strategy import default_settings, seeded_xgb_model
 from tvm_arco_plugin.metaschedule.space import PERFECT_TILE, TraceSpace, is_sampling
 
 from helpers import ms, tune_context
@@ -31,9 +32,10 @@ def pretend_seconds(candidate):
 
 
 def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2,
-          cost_model=None, on_results=None, settings=None):
+          cost_model=None, on_results=None, settings=None, **options):
     context = tune_context(mod, num_threads=num_threads)
-    strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch, settings=settings)
+    strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch, settings=settings,
+                                  **options)
     strategy._initialize_with_tune_context(context)
     strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, cost_model)
     proposed = []
@@ -47,7 +49,7 @@ def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batc
                    else ms.runner.RunnerResult([pretend_seconds(c)], None) for c in candidates]
         strategy.notify_runner_results(candidates, results)
         if on_results is not None:
-            on_results(candidates, results)
+            on_results(strategy, candidates, results)
     strategy.post_tuning()
     return proposed, strategy
 
@@ -95,6 +97,44 @@ def test_search_moves_to_faster_configs_than_its_initial_design(matmul_128):
         assert agents["walk_share"] == round(space.engine.share_from("walk"), 4)
         rounds = agents["entropy_per_round"]
         assert len(rounds) >= 2 and rounds[0][1] == 1.0 and all(0 < e <= 1.0 for _, e in rounds)
+
+
+def test_the_round_budget_follows_the_spaces_share_of_the_last_batch(matmul_128):
+    proposed, strategy = drive(matmul_128, seed=0, trials=48, settings=default_settings(elite=32),
+                               space_budget="by_picks")
+    sizes = np.cumsum([0] + [len(batch) for batch in proposed])
+    spaces = [space_id for _, space_id, _, _ in strategy.stats.measured]
+    # The last round's budgets were split by the batch before the last: 2 x elite each, the rest by share.
+    before_last = np.bincount(spaces[sizes[-3]:sizes[-2]], minlength=3)
+    budgets = [space.engine.settings.candidates_per_round for space in strategy.spaces]
+    assert budgets == [64 + int((512 - 3 * 64) * count / before_last.sum()) for count in before_last]
+    assert len(set(budgets)) > 1 and sum(budgets) <= 512
+    favoured = int(np.argmax(before_last))
+    assert strategy.spaces[favoured].engine.scored_per_round[-1] > 512 // 3
+    # The default splits evenly and keeps it.
+    _, even = drive(matmul_128, seed=0, trials=32, settings=default_settings(elite=32))
+    assert [space.engine.settings.candidates_per_round for space in even.spaces] == [512 // 3] * 3
+    with pytest.raises(ValueError, match="space_budget"):
+        ARCOSearchStrategy(space_budget="largest")
+
+
+def test_late_generations_start_once_the_task_model_has_learnt_from_enough_results(matmul_128):
+    def drive_with_a_learning_task_model(**options):
+        model, context = seeded_xgb_model(0), tune_context(matmul_128)
+        generations = []  # per batch, the engines' generations when it was proposed
+
+        def update(strategy, candidates, results):
+            generations.append(sorted({space.engine.settings.generations for space in strategy.spaces}))
+            # MetaSchedule's task scheduler updates the task's cost model after every batch; here the test does.
+            model.update(context, candidates, results)
+
+        drive(matmul_128, seed=0, trials=64, cost_model=model, on_results=update, late_generations_after=32, **options)
+        return generations
+
+    # Per batch of 16: the untrained model predicts at random (batch 1), then it has learnt but the task
+    # has fewer than 32 results (batch 2), then 4 generations.
+    assert drive_with_a_learning_task_model() == [[1], [1], [4], [4]]
+    assert drive_with_a_learning_task_model(late_generations=1) == [[1]] * 4
 
 
 def test_every_candidate_failing_stops_the_task_with_a_reason(matmul_128):

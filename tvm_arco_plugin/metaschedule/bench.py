@@ -55,6 +55,13 @@ ARCO_VARIANTS = {
     "arco_factormoves_fastlearning": {"tile_moves": "factor", "settings": {"ppo": PPOSettings(**FAST_LEARNING)}},
     # ... and as fast without PPO's trust region (a ratio clip of 10 never binds): the policies leave uniform.
     "arco_sharplearning": {"settings": {"ppo": PPOSettings(**FAST_LEARNING, clip_coef=10.0)}},
+    # Not an ablation: a round's candidate budget split over the design spaces by their share of the last batch.
+    "arco_spacebudget": {"space_budget": "by_picks"},
+    # 4 generations of local walks once the task's cost model has learnt (100 results): the default since
+    # 2026-12-02, under its own name too, so that files holding runs of the earlier default keep the two apart.
+    "arco_lategenerations": {"late_generations": 4},
+    # The ablation of late generations: one generation to the end (the default until 2026-12-02).
+    "arco_onegeneration": {"late_generations": 1},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -154,7 +161,9 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         # What an ARCO variant ran with, so that a file stays readable when the defaults change.
         "arco_settings": None if arco is None else {**dataclasses.asdict(arco.settings), "first_batch": arco.first_batch,
                                                    "tilings": arco.tilings, "tile_moves": arco.tile_moves,
-                                                   "tile_observation": arco.tile_observation},
+                                                   "tile_observation": arco.tile_observation,
+                                                   "space_budget": arco.space_budget,
+                                                   "late_generations": arco.late_generations},
     }
 
 
@@ -167,8 +176,8 @@ def trials_to_reach(run, target):
     return next((i + 1 for i, v in enumerate(run["best_gflops_curve"]) if v >= target), None)
 
 
-def summarise(runs, budgets=(64, 128, 256), reference="evolutionary"):
-    """Per workload: mean best GFLOP/s at each budget per strategy; the trials ARCO needs to reach the
+def summarise(runs, budgets=(64, 128, 256), reference="evolutionary", challenger="arco"):
+    """Per workload: mean best GFLOP/s at each budget per strategy; the trials ``challenger`` needs to reach the
     reference's best at the largest budget (per seed, as a share of that budget); time in the strategy
     per trial."""
     out = {}
@@ -183,12 +192,12 @@ def summarise(runs, budgets=(64, 128, 256), reference="evolutionary"):
             row["strategy_seconds_per_trial"][strategy] = float(np.mean(timed)) if timed else None
         top = max(budgets)
         ratios = []
-        for arco in (r for r in mine if r["strategy"] == "arco"):
+        for arco in (r for r in mine if r["strategy"] == challenger):
             ref = [r for r in mine if r["strategy"] == reference and r["seed"] == arco["seed"]]
             if ref:
                 reached = trials_to_reach(arco, best_at(ref[0], top))
                 ratios.append((arco["seed"], None if reached is None else reached / top))
-        row["arco_trials_to_reference_best_at_%d" % top] = ratios
+        row["%s_trials_to_reference_best_at_%d" % (challenger, top)] = ratios
         out[name] = row
     return out
 
@@ -244,6 +253,7 @@ def plot(runs, path):
                "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
                "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "arco_fastlearning": "tab:green",
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
+               "arco_spacebudget": "crimson", "arco_lategenerations": "indigo", "arco_onegeneration": "salmon",
                "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):
@@ -267,6 +277,8 @@ def main(argv=None):
     parser.add_argument("--per-iter", type=int, default=64)
     parser.add_argument("--out", required=True, help="JSON file; runs already in it are kept and not re-run")
     parser.add_argument("--plot", help="PNG of the best-so-far curves")
+    parser.add_argument("--challenger", default="arco", help="the strategy checked against EvolutionarySearch in "
+                        "the JSON's targets (e.g. an ARCO variant)")
     parser.add_argument("--prior", default="", help="work dirs (comma-separated) of earlier tunes whose records "
                         "train every strategy's cost model before the first trial (prior.py); the tuned "
                         "workload's own records are left out")
@@ -310,15 +322,17 @@ def main(argv=None):
                     continue
                 print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
                 runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior, simulate))
-                result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs, "summary": summarise(runs),
-                          "targets": targets(runs, budget=args.budget)}
+                result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs,
+                          "summary": summarise(runs, challenger=args.challenger),
+                          "targets": targets(runs, challenger=args.challenger, budget=args.budget)}
                 tmp = args.out + ".tmp"
                 with open(tmp, "w", encoding="utf-8") as f:
                     json.dump(result, f, indent=1)
                 os.replace(tmp, args.out)
                 if args.plot:
                     plot(runs, args.plot)
-    print(json.dumps({"summary": summarise(runs), "targets": targets(runs, budget=args.budget)}, indent=1))
+    print(json.dumps({"summary": summarise(runs, challenger=args.challenger),
+                      "targets": targets(runs, challenger=args.challenger, budget=args.budget)}, indent=1))
     return 0
 
 

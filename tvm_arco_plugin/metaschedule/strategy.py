@@ -133,12 +133,31 @@ class ARCOSearchStrategy(PySearchStrategy):
     tile_observation: str
         How the agents see a tiling (``TraceSpace``): ``"index"`` its index among the loop's tilings, or
         ``"factors"`` the factor of each level.
+    space_budget: str
+        How a round's ``candidates_per_round`` is split over the design spaces: ``"even"``, or
+        ``"by_picks"``: at least twice the engine's elite each, the rest in proportion to each space's
+        share of the last batch (the spaces whose candidates the model rates highest are searched most).
+    late_generations: int
+        Generations of the local walks (``SearchSettings.generations``) once the task's cost model has
+        learnt and the task has ``late_generations_after`` results of its own; before, the settings' own
+        (1 by default). 1 gives the default until 2026-12-02 (docs/metaschedule.md, "Climbing the cost
+        model harder"). A model trained on other tasks only (a prior) does not count: followed harder,
+        it found slower schedules.
+    late_generations_after: int
+        Results of the task (measured or resumed) from which ``late_generations`` apply; 100 is when
+        MetaSchedule's ``XGBModel`` ends its warm-up.
     """
 
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
-                 tile_moves="set", tile_observation="index"):
+                 tile_moves="set", tile_observation="index", space_budget="even", late_generations=4,
+                 late_generations_after=100):
+        if space_budget not in ("even", "by_picks"):
+            raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
         self.seed = seed
+        self.space_budget = space_budget
+        self.late_generations = late_generations
+        self.late_generations_after = late_generations_after
         self.tilings = tilings
         self.tile_moves = tile_moves
         self.tile_observation = tile_observation
@@ -175,7 +194,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         per_space = max(base.elite + 1, self.candidates_per_round // max(len(design_spaces), 1))
         # A space's engine follows the shared model as soon as the model has learnt, even before the
         # space has a measurement of its own: whether to is decided here (_pick), not by the engine.
-        settings = SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1,
+        def settings():  # one per space: with space_budget="by_picks" each space's budget changes on its own
+            return SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1,
                                      "init_trials": 0})
         threads = int(getattr(self.context, "num_threads", 1) or 1)
         self.replay_threads = ThreadPoolExecutor(threads, thread_name_prefix="arco-replay") if threads > 1 else None
@@ -183,7 +203,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         traces = [TraceSpace(self.context.mod, space, postprocs, space_id=i, seed=self.seed, tile_moves=self.tile_moves,
                              tile_observation=self.tile_observation)
                   for i, space in enumerate(design_spaces)]
-        self.spaces = [_SpaceSearch(trace, seed=self.seed + 1000 * i, settings=settings,
+        self.last_batch_spaces = []  # the design space of each config in the last batch
+        self.spaces = [_SpaceSearch(trace, seed=self.seed + 1000 * i, settings=settings(),
                                     knob_prior=trace.knob_prior(self.tilings))
                        for i, trace in enumerate(traces)]
         self.resumed = self._warm_start()
@@ -250,7 +271,9 @@ class ARCOSearchStrategy(PySearchStrategy):
                                   first_batch=self.first_batch, min_space_share=self.min_space_share,
                                   max_failed_batches=self.max_failed_batches, settings=self.settings, stats=self.stats,
                                   tilings=self.tilings, tile_moves=self.tile_moves,
-                                  tile_observation=self.tile_observation)
+                                  tile_observation=self.tile_observation, space_budget=self.space_budget,
+                                  late_generations=self.late_generations,
+                                  late_generations_after=self.late_generations_after)
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):
@@ -334,6 +357,11 @@ class ARCOSearchStrategy(PySearchStrategy):
         # Until a model has learnt (the task's, possibly from earlier tunes, or the early model after a
         # batch): the engines' initial designs, round robin over the spaces.
         learnt = self._task_model_ready or self.early_model.booster is not None
+        if (self.late_generations and self._task_model_ready
+                and self.trials + self.resumed >= self.late_generations_after):
+            for space in self.spaces:
+                space.engine.settings.generations = self.late_generations
+        self._split_budget()
         offers = [self._valid_proposals(space, n, self._surrogate(space) if learnt else None) for space in self.spaces]
         guaranteed = int(n * self.min_space_share) // max(len(self.spaces), 1) if learnt else n
         batch, rest = [], []
@@ -346,7 +374,23 @@ class ARCOSearchStrategy(PySearchStrategy):
         scores = [self.spaces[s].scores.get(i, 0.0) for s, i, _ in rest]
         for position in np.argsort(-np.asarray(scores), kind="stable")[: n - len(batch)]:
             batch.append(rest[int(position)])
+        self.last_batch_spaces = [space_id for space_id, _, _ in batch]
         return batch
+
+    def _split_budget(self):
+        """With ``space_budget="by_picks"``, each engine's budget for its next round: twice its elite (so
+        that a space the model rates low still gets walks and random configs), and the rest of
+        ``candidates_per_round`` in proportion to the space's configs in the last batch."""
+        if self.space_budget != "by_picks" or not self.last_batch_spaces:
+            return
+        elite = self.spaces[0].engine.settings.elite
+        floor = 2 * elite
+        spare = self.candidates_per_round - floor * len(self.spaces)
+        if spare <= 0:  # too many spaces for a floor: the even split
+            return
+        counts = np.bincount(self.last_batch_spaces, minlength=len(self.spaces))
+        for space_id, space in enumerate(self.spaces):
+            space.engine.settings.candidates_per_round = floor + int(spare * counts[space_id] / counts.sum())
 
     def _valid_proposals(self, space, n, surrogate, max_rounds=8):
         """The engine's proposals (in its order) whose replay and postprocessors succeed."""
