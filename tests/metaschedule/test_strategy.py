@@ -135,6 +135,8 @@ def test_late_generations_start_once_the_task_model_has_learnt_from_enough_resul
     # has fewer than 32 results (batch 2), then 4 generations.
     assert drive_with_a_learning_task_model() == [[1], [1], [4], [4]]
     assert drive_with_a_learning_task_model(late_generations=1) == [[1]] * 4
+    with pytest.raises(ValueError, match="late_generations"):
+        ARCOSearchStrategy(late_generations=0)
 
 
 def test_every_candidate_failing_stops_the_task_with_a_reason(matmul_128):

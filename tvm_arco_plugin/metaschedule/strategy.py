@@ -11,7 +11,8 @@ model once it has learnt (``XGBModel`` predicts at random before ``num_warmup_sa
 until then, MetaSchedule's own ``XGBModel`` without warm-up, seeded, trained on this strategy's
 measurements: one model over all design spaces (its features come from the schedules' IR, so the
 spaces' scores are comparable). The first batches are small (``first_batch``, doubling up to
-``num_trials_per_iter``) so that the model guides most of the first 64 trials.
+``num_trials_per_iter``) so that the model guides most of the first 64 trials. Once the task's model
+has learnt from 100 of the task's results, the agents' local walks run in four generations a round.
 """
 import logging
 import time
@@ -154,6 +155,8 @@ class ARCOSearchStrategy(PySearchStrategy):
                  late_generations_after=100):
         if space_budget not in ("even", "by_picks"):
             raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
+        if late_generations is not None and late_generations < 1:
+            raise ValueError(f"late_generations must be at least 1 (or None), not {late_generations}")
         self.seed = seed
         self.space_budget = space_budget
         self.late_generations = late_generations
@@ -194,7 +197,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         per_space = max(base.elite + 1, self.candidates_per_round // max(len(design_spaces), 1))
         # A space's engine follows the shared model as soon as the model has learnt, even before the
         # space has a measurement of its own: whether to is decided here (_pick), not by the engine.
-        def settings():  # one per space: with space_budget="by_picks" each space's budget changes on its own
+        def settings():  # one per space: budget and generations change per space during the task
             return SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1,
                                      "init_trials": 0})
         threads = int(getattr(self.context, "num_threads", 1) or 1)
