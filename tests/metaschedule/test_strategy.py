@@ -132,9 +132,9 @@ def test_late_generations_start_once_the_task_model_has_learnt_from_enough_resul
         return generations
 
     # Per batch of 16: the untrained model predicts at random (batch 1), then it has learnt but the task
-    # has fewer than 32 results (batch 2), then 4 generations.
-    assert drive_with_a_learning_task_model() == [[1], [1], [4], [4]]
-    assert drive_with_a_learning_task_model(late_generations=1) == [[1]] * 4
+    # has fewer than 32 results (batch 2), then late generations.
+    assert drive_with_a_learning_task_model(late_generations=4) == [[1], [1], [4], [4]]
+    assert drive_with_a_learning_task_model() == [[1]] * 4  # the default: one generation to the end
     with pytest.raises(ValueError, match="late_generations"):
         ARCOSearchStrategy(late_generations=0)
 

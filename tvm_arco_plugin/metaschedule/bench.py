@@ -57,11 +57,9 @@ ARCO_VARIANTS = {
     "arco_sharplearning": {"settings": {"ppo": PPOSettings(**FAST_LEARNING, clip_coef=10.0)}},
     # Not an ablation: a round's candidate budget split over the design spaces by their share of the last batch.
     "arco_spacebudget": {"space_budget": "by_picks"},
-    # 4 generations of local walks once the task's cost model has learnt (100 results): the default since
-    # 2026-12-02, under its own name too, so that files holding runs of the earlier default keep the two apart.
+    # Not an ablation: 4 generations of local walks once the task's cost model has learnt from 100 results
+    # (better in simulation, not live: not the default).
     "arco_lategenerations": {"late_generations": 4},
-    # The ablation of late generations: one generation to the end (the default until 2026-12-02).
-    "arco_onegeneration": {"late_generations": 1},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -253,7 +251,7 @@ def plot(runs, path):
                "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
                "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "arco_fastlearning": "tab:green",
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
-               "arco_spacebudget": "crimson", "arco_lategenerations": "indigo", "arco_onegeneration": "salmon",
+               "arco_spacebudget": "crimson", "arco_lategenerations": "indigo",
                "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):

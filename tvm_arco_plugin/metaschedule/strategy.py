@@ -11,8 +11,7 @@ model once it has learnt (``XGBModel`` predicts at random before ``num_warmup_sa
 until then, MetaSchedule's own ``XGBModel`` without warm-up, seeded, trained on this strategy's
 measurements: one model over all design spaces (its features come from the schedules' IR, so the
 spaces' scores are comparable). The first batches are small (``first_batch``, doubling up to
-``num_trials_per_iter``) so that the model guides most of the first 64 trials. Once the task's model
-has learnt from 100 of the task's results, the agents' local walks run in four generations a round.
+``num_trials_per_iter``) so that the model guides most of the first 64 trials.
 """
 import logging
 import time
@@ -138,12 +137,12 @@ class ARCOSearchStrategy(PySearchStrategy):
         How a round's ``candidates_per_round`` is split over the design spaces: ``"even"``, or
         ``"by_picks"``: at least twice the engine's elite each, the rest in proportion to each space's
         share of the last batch (the spaces whose candidates the model rates highest are searched most).
-    late_generations: int
+    late_generations: int or None
         Generations of the local walks (``SearchSettings.generations``) once the task's cost model has
         learnt and the task has ``late_generations_after`` results of its own; before, the settings' own
-        (1 by default). 1 gives the default until 2026-12-02 (docs/metaschedule.md, "Climbing the cost
-        model harder"). A model trained on other tasks only (a prior) does not count: followed harder,
-        it found slower schedules.
+        (1 by default). None (the default): the settings' own to the end. 4 was better in simulation and
+        not live (docs/metaschedule.md, "Climbing the cost model harder"). A model trained on other tasks
+        only (a prior) does not count: followed harder, it found slower schedules.
     late_generations_after: int
         Results of the task (measured or resumed) from which ``late_generations`` apply; 100 is when
         MetaSchedule's ``XGBModel`` ends its warm-up.
@@ -151,7 +150,7 @@ class ARCOSearchStrategy(PySearchStrategy):
 
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
-                 tile_moves="set", tile_observation="index", space_budget="even", late_generations=4,
+                 tile_moves="set", tile_observation="index", space_budget="even", late_generations=None,
                  late_generations_after=100):
         if space_budget not in ("even", "by_picks"):
             raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
