@@ -198,7 +198,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         # space has a measurement of its own: whether to is decided here (_pick), not by the engine.
         def settings():  # one per space: budget and generations change per space during the task
             return SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1,
-                                     "init_trials": 0})
+                                         "init_trials": 0})
         threads = int(getattr(self.context, "num_threads", 1) or 1)
         self.replay_threads = ThreadPoolExecutor(threads, thread_name_prefix="arco-replay") if threads > 1 else None
         postprocs = self.context.space_generator.postprocs
