@@ -9,7 +9,10 @@ every strategy. The JSON keeps, per run, the best GFLOP/s after every trial (in 
 the strategy's own time, and the whole run's time; it is rewritten after every run, so an interrupted
 benchmark keeps what it finished. ``--plot`` draws the best-so-far curves. ``--prior`` trains every
 strategy's cost model on earlier tunes first (prior.py); ``--simulate`` answers run times from a model
-of the workload's recorded timings instead of building and timing (simulate.py).
+of the workload's recorded timings instead of building and timing (simulate.py). ``--retime R`` keeps
+each run's best schedules and, once every strategy of a workload and seed has run, times them together
+in R rounds (retime.py), so that the bests are also compared on one machine state rather than on
+single lucky timings.
 """
 import argparse
 import dataclasses
@@ -64,17 +67,20 @@ ARCO_VARIANTS = {
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
 
-def _recorder(ms, sink):
+def _recorder(ms, sink, traces=None):
     from tvm.ir.utils import derived_object
 
     @derived_object
     class RecordRunTimes(ms.measure_callback.PyMeasureCallback):
-        """Run times in measurement order (the database keeps records sorted by run time)."""
+        """Run times in measurement order (the database keeps records sorted by run time), and the
+        candidates' traces when ``traces`` is a list."""
 
         def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
             from .strategy import run_seconds
 
             sink.extend(run_seconds(r) for r in runner_results)
+            if traces is not None:
+                traces.extend(c.sch.trace for c in measure_candidates)
 
     return RecordRunTimes()
 
@@ -108,7 +114,10 @@ def load_runs(path, cpu):
     return runs
 
 
-def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=()):
+def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=(), keep_top=0, builder=None):
+    """One tune; ``keep_top``: keep the run's ``keep_top`` fastest schedules at every checkpoint for
+    re-timing (retime.py); ``builder``: a live run's builder (``local_builder()``; by default one of its
+    own, shut down after the run)."""
     tvm, ms = require_metaschedule()
     from .builder import local_builder
     from .strategy import ARCOSearchStrategy, default_settings
@@ -125,15 +134,16 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         variant = dict(ARCO_VARIANTS[strategy_name])
         settings = default_settings(**variant.pop("settings", {}))
         arco = ARCOSearchStrategy(seed=seed, settings=settings, **variant)
-    seconds = []
-    callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds)]
+    seconds, traces = [], ([] if keep_top else None)
+    callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds, traces)]
     tic = time.time()
     if simulate:  # run times answered by a model of this workload's records (simulate.py), nothing built
         from .simulate import simulated_measurement
 
         builder, runner = simulated_measurement(simulate, mod, default_target())
-    else:
-        builder, runner = local_builder(), "local"
+    own_builder = not simulate and builder is None
+    if not simulate:
+        builder, runner = builder or local_builder(), "local"
     try:
         with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
             ms.tune_tir(mod, default_target(), work_dir, max_trials_global=budget, num_trials_per_iter=per_iter,
@@ -141,13 +151,18 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                         measure_callbacks=callbacks, seed=seed, cost_model=cost_model)
             profile = {k: float(v) for k, v in profiler.get().items()}
     finally:
-        if not simulate:
+        if own_builder:
             builder.shutdown()
     best, curve = 0.0, []
     for sec in seconds:
         if sec is not None:
             best = max(best, flops / sec / 1e9)
         curve.append(best)
+    kept = None
+    if keep_top:
+        from .retime import checkpoints_for, kept_schedules
+
+        kept = kept_schedules(seconds, traces, checkpoints_for(budget), keep_top)
     return {
         "workload": workload_name, "strategy": strategy_name, "seed": seed, "budget": budget, "per_iter": per_iter,
         "prior": list(prior), "simulated": list(simulate),
@@ -162,6 +177,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                                                    "tile_observation": arco.tile_observation,
                                                    "space_budget": arco.space_budget,
                                                    "late_generations": arco.late_generations},
+        "kept": kept,
     }
 
 
@@ -188,6 +204,11 @@ def summarise(runs, budgets=(64, 128, 256), reference="evolutionary", challenger
             timed = [r["strategy_seconds"] / len(r["best_gflops_curve"]) for r in theirs
                      if r["strategy_seconds"] is not None and r["best_gflops_curve"]]
             row["strategy_seconds_per_trial"][strategy] = float(np.mean(timed)) if timed else None
+            retimed = [r["retimed"]["gflops"] for r in theirs if r.get("retimed")]
+            if retimed:
+                row.setdefault("retimed_gflops", {})[strategy] = {
+                    c: {kind: float(np.mean([g[c][kind] for g in retimed])) for kind in ("top1", "best_of_top")}
+                    for c in retimed[0] if all(c in g for g in retimed)}
         top = max(budgets)
         ratios = []
         for arco in (r for r in mine if r["strategy"] == challenger):
@@ -226,7 +247,7 @@ def targets(runs, challenger="arco", reference="evolutionary", budget=256, early
                       if run["strategy_seconds"] is not None] for side in zip(*mine)]
         if all(per_trial):
             time_rows[name] = float(np.mean(per_trial[0]) / np.mean(per_trial[1]))
-    return {
+    verdict = {
         "pairs": [[m["workload"], m["seed"]] for m, _ in pairs],
         "trials_to_reference_best": {
             "trials": reach, "reached": sum(n is not None for n in reach),
@@ -236,6 +257,36 @@ def targets(runs, challenger="arco", reference="evolutionary", budget=256, early
             "runs_at_least_reference": sum(best_at(m, early) >= best_at(r, early) for m, r in pairs)},
         "strategy_time_ratio": {"per_workload": time_rows,
                                 "met": bool(time_rows) and max(time_rows.values()) <= time_limit},
+    }
+    retimed = [(m["workload"], m["retimed"]["gflops"], r["retimed"]["gflops"]) for m, r in pairs
+               if m.get("retimed") and r.get("retimed")]
+    if retimed:
+        verdict["retimed"] = retimed_targets(retimed, challenger, reference, budget, early)
+    return verdict
+
+
+def retimed_targets(pairs, challenger, reference, budget, early):
+    """The first two targets on re-timed schedules (retime.py), over (workload, challenger's ``retimed
+    ["gflops"]``, reference's) of the runs ``targets`` paired: the challenger's deployed schedule
+    (``top1``) at ``budget // 2`` trials against the reference's at ``budget`` (reached in half the
+    trials or not), and at ``early`` trials against the reference's at ``early``; and per round, the
+    re-timed bests at ``early`` compared within the round."""
+    half, early, budget = str(budget // 2), str(early), str(budget)
+    early_rows = {}
+    for name in sorted({w for w, _, _ in pairs}):
+        mine = [(m, r) for w, m, r in pairs if w == name and early in m and early in r]
+        if mine:
+            ours, theirs = (float(np.mean([g[early]["top1"] for g in side])) for side in zip(*mine))
+            early_rows[name] = {challenger: ours, reference: theirs, "met": ours >= theirs}
+    halves = [(m[half]["top1"], r[budget]["top1"]) for _, m, r in pairs if half in m and budget in r]
+    rounds = [(a, b) for _, m, r in pairs if early in m and early in r
+              for a, b in zip(m[early]["best_of_top_per_round"], r[early]["best_of_top_per_round"])]
+    return {
+        "half_budget_reaches_reference": {"pairs": len(halves), "reached": sum(a >= b for a, b in halves),
+                                          "met": bool(halves) and all(a >= b for a, b in halves)},
+        "best_at_%s" % early: {"per_workload": early_rows, "met": bool(early_rows) and all(
+            row["met"] for row in early_rows.values())},
+        "rounds_at_least_reference_at_%s" % early: [sum(a >= b for a, b in rounds), len(rounds)],
     }
 
 
@@ -280,6 +331,11 @@ def main(argv=None):
     parser.add_argument("--prior", default="", help="work dirs (comma-separated) of earlier tunes whose records "
                         "train every strategy's cost model before the first trial (prior.py); the tuned "
                         "workload's own records are left out")
+    parser.add_argument("--retime", type=int, default=0, metavar="ROUNDS", help="keep every run's fastest "
+                        "schedules and, once all strategies of a workload and seed have run, time them together "
+                        "in ROUNDS rounds (retime.py); live runs only")
+    parser.add_argument("--keep-top", type=int, default=3, help="with --retime: schedules kept per run and "
+                        "checkpoint (default 3)")
     parser.add_argument("--simulate", default="", help="work dirs (comma-separated) holding measured records of "
                         "the workloads: run times are answered by a model of them instead of built and timed "
                         "(simulate.py)")
@@ -294,6 +350,10 @@ def main(argv=None):
         parser.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
     if args.budget < 1 or args.per_iter < 1:
         parser.error("--budget and --per-iter must be positive")
+    if args.retime < 0 or args.keep_top < 1:
+        parser.error("--retime must be 0 or more and --keep-top positive")
+    if args.retime and args.simulate:
+        parser.error("--retime times real schedules; it cannot be used with --simulate")
     cpu = host_cpu()
     try:
         runs = load_runs(args.out, cpu)
@@ -312,26 +372,61 @@ def main(argv=None):
     if any(r.get("simulated", []) != simulate for r in runs):
         parser.error(f"{args.out} holds runs with another --simulate; simulated and live runs (or runs "
                      "simulated from other records) are kept in separate files; use another --out")
-    for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
-        for name in workloads:
-            for strategy in strategies:
-                if any(r["workload"] == name and r["strategy"] == strategy and r["seed"] == seed
-                       and r["budget"] == args.budget for r in runs):
-                    continue
-                print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
-                runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior, simulate))
-                result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs,
-                          "summary": summarise(runs, challenger=args.challenger),
-                          "targets": targets(runs, challenger=args.challenger, budget=args.budget)}
-                tmp = args.out + ".tmp"
-                with open(tmp, "w", encoding="utf-8") as f:
-                    json.dump(result, f, indent=1)
-                os.replace(tmp, args.out)
-                if args.plot:
-                    plot(runs, args.plot)
+    builders = []  # live runs share one builder: its workers' slow start is paid once, not per run
+    try:
+        for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
+            for name in workloads:
+                _run_workload(args, runs, cpu, name, seed, strategies, prior, simulate, builders)
+    finally:
+        for builder in builders:
+            builder.shutdown()
     print(json.dumps({"summary": summarise(runs, challenger=args.challenger),
                       "targets": targets(runs, challenger=args.challenger, budget=args.budget)}, indent=1))
     return 0
+
+
+def _run_workload(args, runs, cpu, name, seed, strategies, prior, simulate, builders):
+    """The strategies' runs of one workload and seed not yet in ``runs``, then (``--retime``) their
+    re-timing; the file is rewritten after each."""
+    def builder():
+        if simulate:
+            return None
+        if not builders:
+            from .builder import local_builder
+
+            builders.append(local_builder())
+        return builders[0]
+
+    for strategy in strategies:
+        if any(r["workload"] == name and r["strategy"] == strategy and r["seed"] == seed
+               and r["budget"] == args.budget for r in runs):
+            continue
+        print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
+        runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior, simulate,
+                            keep_top=args.keep_top if args.retime else 0, builder=builder()))
+        _save(args, runs, cpu)
+    group = [r for r in runs if r["workload"] == name and r["seed"] == seed and r["budget"] == args.budget
+             and r.get("kept")]
+    if args.retime and any(not r.get("retimed") for r in group):
+        from .retime import retime
+
+        print(f"bench: re-timing {len(group)} runs of {name} seed {seed}", file=sys.stderr, flush=True)
+        for run, retimed in zip(group, retime(workload(name), group, args.retime, seed=seed, builder=builder())):
+            run["retimed"] = retimed
+        _save(args, runs, cpu)
+
+
+def _save(args, runs, cpu):
+    """Rewrites the results file whole (through a temporary file, so an interrupted write loses nothing)."""
+    result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs,
+              "summary": summarise(runs, challenger=args.challenger),
+              "targets": targets(runs, challenger=args.challenger, budget=args.budget)}
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, args.out)
+    if args.plot:
+        plot(runs, args.plot)
 
 
 if __name__ == "__main__":
