@@ -75,3 +75,14 @@ def test_simulated_and_live_runs_are_never_mixed_in_one_file(tmp_path, capsys):
         main(["--out", str(path), "--simulate", str(tmp_path / "nothing")])
     assert "--simulate: no MetaSchedule JSON database" in capsys.readouterr().err
     assert path.read_text() == text
+
+
+def test_runs_timed_with_another_runner_repeat_are_never_mixed_in_one_file(tmp_path, capsys):
+    path = tmp_path / "ms_bench.json"
+    text = json.dumps({"cpu": host_cpu(), "runs": [_run("arco", "matmul_512", 0, [1.0], 1.0)]})  # repeat 1
+    path.write_text(text)
+    with pytest.raises(SystemExit):
+        main(["--out", str(path), "--workloads", "matmul_512", "--strategies", "arco", "--seeds", "1",
+              "--runner-repeat", "3"])
+    assert "another --runner-repeat" in capsys.readouterr().err
+    assert path.read_text() == text

@@ -4,7 +4,7 @@
         --strategies arco,evolutionary,replay-trace --seeds 0,1,2 --budget 256 --out ms_bench.json
 
 Every run is a real ``ms.tune_tir`` on this machine (LocalBuilder with the tensor-intrinsics
-initializer, LocalRunner), the same trials per iteration, database, cost model and task scheduler for
+initializer, one for all runs of an invocation since 2026-12-02, LocalRunner), the same trials per iteration, database, cost model and task scheduler for
 every strategy. The JSON keeps, per run, the best GFLOP/s after every trial (in measurement order),
 the strategy's own time, and the whole run's time; it is rewritten after every run, so an interrupted
 benchmark keeps what it finished. ``--plot`` draws the best-so-far curves. ``--prior`` trains every
@@ -114,10 +114,12 @@ def load_runs(path, cpu):
     return runs
 
 
-def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=(), keep_top=0, builder=None):
+def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=(), keep_top=0, builder=None,
+            runner_repeat=1):
     """One tune; ``keep_top``: keep the run's ``keep_top`` fastest schedules at every checkpoint for
     re-timing (retime.py); ``builder``: a live run's builder (``local_builder()``; by default one of its
-    own, shut down after the run)."""
+    own, shut down after the run); ``runner_repeat``: timings per candidate (LocalRunner's ``repeat``;
+    the database ranks a schedule by their mean)."""
     tvm, ms = require_metaschedule()
     from .builder import local_builder
     from .strategy import ARCOSearchStrategy, default_settings
@@ -143,7 +145,8 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         builder, runner = simulated_measurement(simulate, mod, default_target())
     own_builder = not simulate and builder is None
     if not simulate:
-        builder, runner = builder or local_builder(), "local"
+        builder = builder or local_builder()
+        runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(repeat=runner_repeat))
     try:
         with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
             ms.tune_tir(mod, default_target(), work_dir, max_trials_global=budget, num_trials_per_iter=per_iter,
@@ -165,7 +168,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         kept = kept_schedules(seconds, traces, checkpoints_for(budget), keep_top)
     return {
         "workload": workload_name, "strategy": strategy_name, "seed": seed, "budget": budget, "per_iter": per_iter,
-        "prior": list(prior), "simulated": list(simulate),
+        "prior": list(prior), "simulated": list(simulate), "runner_repeat": runner_repeat,
         "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
         "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
@@ -334,6 +337,8 @@ def main(argv=None):
     parser.add_argument("--retime", type=int, default=0, metavar="ROUNDS", help="keep every run's fastest "
                         "schedules and, once all strategies of a workload and seed have run, time them together "
                         "in ROUNDS rounds (retime.py); live runs only")
+    parser.add_argument("--runner-repeat", type=int, default=1, help="timings per candidate in a live tune "
+                        "(LocalRunner's repeat; MetaSchedule ranks a schedule by their mean); default 1, TVM's")
     parser.add_argument("--keep-top", type=int, default=3, help="with --retime: schedules kept per run and "
                         "checkpoint (default 3)")
     parser.add_argument("--simulate", default="", help="work dirs (comma-separated) holding measured records of "
@@ -350,8 +355,8 @@ def main(argv=None):
         parser.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
     if args.budget < 1 or args.per_iter < 1:
         parser.error("--budget and --per-iter must be positive")
-    if args.retime < 0 or args.keep_top < 1:
-        parser.error("--retime must be 0 or more and --keep-top positive")
+    if args.retime < 0 or args.keep_top < 1 or args.runner_repeat < 1:
+        parser.error("--retime must be 0 or more, --keep-top and --runner-repeat positive")
     if args.retime and args.simulate:
         parser.error("--retime times real schedules; it cannot be used with --simulate")
     cpu = host_cpu()
@@ -369,6 +374,8 @@ def main(argv=None):
     if any(r.get("prior", []) != prior for r in runs):
         parser.error(f"{args.out} holds runs with another --prior; runs with and without prior knowledge are "
                      "kept in separate files; use another --out")
+    if any(r.get("runner_repeat", 1) != args.runner_repeat for r in runs):
+        parser.error(f"{args.out} holds runs timed with another --runner-repeat; use another --out")
     if any(r.get("simulated", []) != simulate for r in runs):
         parser.error(f"{args.out} holds runs with another --simulate; simulated and live runs (or runs "
                      "simulated from other records) are kept in separate files; use another --out")
@@ -403,7 +410,8 @@ def _run_workload(args, runs, cpu, name, seed, strategies, prior, simulate, buil
             continue
         print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
         runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior, simulate,
-                            keep_top=args.keep_top if args.retime else 0, builder=builder()))
+                            keep_top=args.keep_top if args.retime else 0, builder=builder(),
+                            runner_repeat=args.runner_repeat))
         _save(args, runs, cpu)
     group = [r for r in runs if r["workload"] == name and r["seed"] == seed and r["budget"] == args.budget
              and r.get("kept")]
