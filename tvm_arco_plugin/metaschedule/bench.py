@@ -384,6 +384,9 @@ def main(argv=None):
         for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
             for name in workloads:
                 _run_workload(args, runs, cpu, name, seed, strategies, prior, simulate, builders)
+    except ValueError as err:  # a kept schedule that no longer replays or builds; finished runs are saved
+        print(f"bench: {err}", file=sys.stderr)
+        return 2
     finally:
         for builder in builders:
             builder.shutdown()
@@ -419,7 +422,9 @@ def _run_workload(args, runs, cpu, name, seed, strategies, prior, simulate, buil
         from .retime import retime
 
         print(f"bench: re-timing {len(group)} runs of {name} seed {seed}", file=sys.stderr, flush=True)
-        for run, retimed in zip(group, retime(workload(name), group, args.retime, seed=seed, builder=builder())):
+        # The tunes' builder if they started one; else retime starts its own once the kept traces replay.
+        shared = builders[0] if builders else None
+        for run, retimed in zip(group, retime(workload(name), group, args.retime, seed=seed, builder=shared)):
             run["retimed"] = retimed
         _save(args, runs, cpu)
 
