@@ -105,6 +105,6 @@ def retime(mod, runs, rounds, seed=0, builder=None, runner=None):
                 "top1": float(median[rows[0]]), "best_of_top": float(max(median[rows])),
                 "best_of_top_per_round": [float(v) for v in gflops[rows].max(axis=0)]}
         results.append({"rounds": rounds, "seed": seed, "gflops": by_checkpoint,
-                        "timings": {str(trial): [float(v) for v in gflops[row[(r, trial)]]]
-                                    for trial in sorted({t for p in run["kept"]["chosen"].values() for t in p})}})
+                        "timings": {str(trial): [float(v) for v in gflops[n]] for n, (owner, trial) in enumerate(keys)
+                                    if owner == r}})
     return results
