@@ -17,8 +17,8 @@ import sys
 import numpy as np
 
 from tvm_arco_plugin.metaschedule._tvm import require_metaschedule
-from tvm_arco_plugin.metaschedule.builder import local_builder
 from tvm_arco_plugin.metaschedule.prior import _measured_records, _replayed
+from tvm_arco_plugin.metaschedule.retime import build_once, time_in_rounds
 from tvm_arco_plugin.metaschedule.strategy import run_seconds
 from tvm_arco_plugin.metaschedule.workloads import default_target
 from tvm_arco_plugin.target import host_cpu
@@ -48,25 +48,14 @@ def main(argv=None):
     if skipped:
         parser.error(f"{skipped} of the chosen records no longer replay on this TVM")
     flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
-    target = default_target()
-    builder = local_builder()
-    try:
-        built = builder.build([ms.builder.BuilderInput(c.sch.mod, target) for c in candidates])
-    finally:
-        builder.shutdown()
+    built = build_once(candidates, default_target())
     failed = [r.error_msg for r in built if r.error_msg]
     if failed:
         parser.error(f"{len(failed)} schedule(s) failed to build; first: {failed[0].splitlines()[0]}")
-    runner = ms.runner.LocalRunner()
-    gflops = [[] for _ in candidates]
-    for _ in range(args.timings):
-        inputs = [ms.runner.RunnerInput(b.artifact_path, "cpu", c.args_info) for b, c in zip(built, candidates)]
-        for series, future in zip(gflops, runner.run(inputs)):
-            outcome = future.result()
-            if outcome.error_msg:
-                print("timing failed:", outcome.error_msg.strip().splitlines()[-1], file=sys.stderr)
-            sec = run_seconds(outcome)
-            series.append(None if sec is None else flops / sec / 1e9)
+    seconds, errors = time_in_rounds(built, candidates, args.timings)
+    for error in errors:
+        print("timing failed:", error, file=sys.stderr)
+    gflops = [[None if np.isnan(sec) else flops / sec / 1e9 for sec in series] for series in seconds]
     spreads = [max(s) / min(s) for s in gflops if None not in s]
     if not spreads:
         parser.error("every schedule failed in at least one timing (the reasons are above)")

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,27 +20,30 @@ def traces(database):
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    """8 real trials of a 64x64 matmul, then 8 more resumed from the same work_dir."""
+    """8 real trials of a 64x64 matmul, then 8 more resumed from the same work_dir; one builder."""
     work_dir = str(tmp_path_factory.mktemp("tune"))
     mod = matmul(64)
+    builder = local_builder()
     first = ARCOSearchStrategy(seed=0)
     db1 = ms.tune_tir(mod, default_target(), work_dir, max_trials_global=8, num_trials_per_iter=8,
-                      strategy=first, builder=local_builder())
+                      strategy=first, builder=builder)
     before = traces(db1)
     second = ARCOSearchStrategy(seed=0)
     db2 = ms.tune_tir(mod, default_target(), work_dir, max_trials_global=8, num_trials_per_iter=8,
-                      strategy=second, builder=local_builder())
-    return mod, before, db2, first, second
+                      strategy=second, builder=builder)
+    yield SimpleNamespace(mod=mod, before=before, database=db2, first=first, second=second, work_dir=work_dir,
+                          builder=builder)
+    builder.shutdown()
 
 
 def test_short_tune_writes_a_database_that_compile_tir_uses(tuned):
-    mod, before, database, first, _ = tuned
+    mod, before, database, first = tuned.mod, tuned.before, tuned.database, tuned.first
     assert len(before) == 8 and len(first.stats.measured) == 8
     assert sum(sec is not None for _, _, _, sec in first.stats.measured) >= 6
     sch = ms.tir_integration.compile_tir(database, mod, default_target())
     assert sch is not None
     best = database.get_top_k(database.commit_workload(mod), 1)[0]
-    assert str(sch.trace) == str(best.trace) or tvm.ir.structural_equal(sch.mod, best.as_tuning_record().trace and sch.mod)
+    assert str(sch.trace) == str(best.trace)
     lib = tvm.compile(sch.mod, target=default_target())
     a, b = (np.random.default_rng(i).standard_normal((64, 64)).astype("float32") for i in (1, 2))
     dev = tvm.cpu()
@@ -49,10 +53,60 @@ def test_short_tune_writes_a_database_that_compile_tir_uses(tuned):
 
 
 def test_a_second_run_on_the_same_database_resumes_without_measuring_again(tuned):
-    _, before, database, _, second = tuned
+    before, database, second = tuned.before, tuned.database, tuned.second
     assert second.stats.warm_started == 8
     assert len(database) == 16
     assert len(traces(database)) == 16  # the 8 new candidates are all new schedules
+
+
+def test_confirm_retimes_the_best_records_into_a_new_database_that_compile_tir_uses(tuned, tmp_path):
+    from tvm_arco_plugin.metaschedule.confirm import confirm_best
+    from tvm_arco_plugin.metaschedule.strategy import run_seconds
+
+    out = str(tmp_path / "confirmed")
+    warnings = []
+    (report,) = confirm_best(tuned.work_dir, out, top=3, rounds=2, builder=tuned.builder, warn=warnings.append)
+    assert warnings == []
+    assert len(report["candidates"]) == 3 and report["deployed_before"] == 0
+    assert "float32[64x64]" in report["workload"]
+    recorded = sorted((r for r in tuned.database.get_all_tuning_records() if run_seconds(r) is not None),
+                      key=run_seconds)[:3]
+    assert [c["recorded_gflops"] for c in report["candidates"]] == pytest.approx(
+        [2 * 64 ** 3 / run_seconds(r) / 1e9 for r in recorded])
+    confirmed = ms.database.JSONDatabase(work_dir=out)
+    records = confirmed.get_all_tuning_records()
+    assert len(records) == 3 and all(len(r.run_secs) == 2 for r in records)
+    assert {str(r.trace) for r in records} == {str(r.trace) for r in recorded}
+    means = [float(np.mean([1 / g for g in c["timings_gflops"]])) for c in report["candidates"]]
+    assert report["deployed_now"] == int(np.argmin(means))
+    sch = ms.tir_integration.compile_tir(confirmed, tuned.mod, default_target())
+    tvm.ir.assert_structural_equal(sch.mod, _replay(tuned.mod, recorded[report["deployed_now"]]))
+    assert len(ms.database.JSONDatabase(work_dir=tuned.work_dir)) == 16, "the tuned database is left as it was"
+
+
+def _replay(mod, record):
+    from tvm.s_tir.schedule import Schedule
+
+    sch = Schedule(mod)
+    record.trace.apply_to_schedule(sch, remove_postproc=False)
+    return sch.mod
+
+
+def test_confirm_refuses_bad_folders_before_any_work(tuned, tmp_path, capsys):
+    from tvm_arco_plugin.metaschedule.confirm import confirm_best, main
+
+    with pytest.raises(ValueError, match="holds no MetaSchedule JSON database"):
+        confirm_best(str(tmp_path / "nothing"), str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="already holds a database"):
+        confirm_best(tuned.work_dir, tuned.work_dir)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match="cannot write a database in"):
+        confirm_best(tuned.work_dir, str(tmp_path / "a_file" / "out"))
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "nothing"), "--out", str(tmp_path / "out"), "--top", "0"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("got top=0, rounds=3")
+    assert not (tmp_path / "out").exists()
 
 
 def test_candidates_that_all_fail_to_build_end_the_task_with_a_clear_message(tmp_path):

@@ -1,13 +1,14 @@
 """ARCO for MetaSchedule (apache-tvm 0.27, ``tvm.s_tir.meta_schedule``): a ``PySearchStrategy``.
 
-    from tvm_arco_plugin.metaschedule import ARCOSearchStrategy, local_builder
+    from tvm_arco_plugin.metaschedule import ARCOSearchStrategy, confirm_best, local_builder
     ms.tune_tir(mod, target, work_dir, max_trials_global=256,
                 strategy=ARCOSearchStrategy(seed=0), builder=local_builder())
+    confirm_best(work_dir, confirmed_dir)  # re-time the fastest records; compile_tir from confirmed_dir
 
 Runs in the MetaSchedule environment (`make test-ms` / `make demo-ms` create .venv-ms), not in the
 AutoTVM one. See docs/metaschedule.md.
 """
-__all__ = ["ARCOSearchStrategy", "local_builder"]
+__all__ = ["ARCOSearchStrategy", "local_builder", "confirm_best"]
 
 
 def __getattr__(name):
@@ -19,4 +20,8 @@ def __getattr__(name):
         from .builder import local_builder
 
         return local_builder
+    if name == "confirm_best":
+        from .confirm import confirm_best
+
+        return confirm_best
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

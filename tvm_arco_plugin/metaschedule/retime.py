@@ -47,15 +47,55 @@ def kept_schedules(seconds, traces, checkpoints, top):
             "traces": {str(i): tvm.ir.save_json(traces[i].as_json(remove_postproc=False)) for i in trials}}
 
 
+def build_once(candidates, target, builder=None):
+    """BuilderResults of the MeasureCandidates, in order, built for ``target`` (one Target, or a list
+    of one per candidate) by ``builder`` (by default a ``local_builder()`` started and stopped here)."""
+    _, ms = require_metaschedule()
+    from .builder import local_builder
+
+    own_builder = builder is None
+    builder = builder or local_builder()
+    try:
+        targets = target if isinstance(target, (list, tuple)) else [target] * len(candidates)
+        return builder.build([ms.builder.BuilderInput(c.sch.mod, t) for c, t in zip(candidates, targets)])
+    finally:
+        if own_builder:
+            builder.shutdown()
+
+
+def time_in_rounds(built, candidates, rounds, runner=None, order_rng=None):
+    """Times every built candidate once per round with ``runner`` (MetaSchedule's default
+    ``LocalRunner``), each round over all of them, so that a slow spell of the machine touches every
+    candidate alike; ``order_rng`` (a NumPy Generator) shuffles each round's order, else it is the
+    given one. Returns (seconds: array candidates x rounds, NaN where a timing failed; the failed
+    timings' last error lines)."""
+    _, ms = require_metaschedule()
+    from .strategy import run_seconds
+
+    runner = runner or ms.runner.LocalRunner()
+    seconds = np.full((len(candidates), rounds), np.nan)
+    errors = []
+    for round_ in range(rounds):
+        order = order_rng.permutation(len(candidates)) if order_rng is not None else np.arange(len(candidates))
+        inputs = [ms.runner.RunnerInput(built[i].artifact_path, "cpu", candidates[i].args_info) for i in order]
+        for i, future in zip(order, runner.run(inputs)):
+            outcome = future.result()
+            sec = run_seconds(outcome)
+            if sec is None:
+                errors.append((outcome.error_msg or "no run time").strip().splitlines()[-1])
+            else:
+                seconds[i, round_] = sec
+    return seconds, errors
+
+
 def retime(mod, runs, rounds, seed=0, builder=None, runner=None):
     """Re-times the kept schedules of ``runs`` (benchmark runs of ``mod``, each with ``"kept"`` from
     ``kept_schedules``) in ``rounds`` rounds; returns one result per run (module docstring).
     ValueError (one line) when a kept trace no longer replays on ``mod`` or a schedule fails to build."""
-    tvm, ms = require_metaschedule()
+    tvm, _ = require_metaschedule()
     from tvm.s_tir.schedule import Schedule, Trace
 
-    from .builder import local_builder
-    from .strategy import measure_candidate, run_seconds
+    from .strategy import measure_candidate
     from .workloads import default_target
 
     keys, candidates = [], []
@@ -69,28 +109,15 @@ def retime(mod, runs, rounds, seed=0, builder=None, runner=None):
                                  f"on {run['workload']}: {str(err).strip().splitlines()[-1]}") from None
             keys.append((r, int(trial)))
             candidates.append(measure_candidate(sch))
-    own_builder = builder is None
-    builder = builder or local_builder()
-    try:
-        built = builder.build([ms.builder.BuilderInput(c.sch.mod, default_target()) for c in candidates])
-    finally:
-        if own_builder:
-            builder.shutdown()
+    built = build_once(candidates, default_target(), builder)
     failed = [(key, b.error_msg) for key, b in zip(keys, built) if b.error_msg]
     if failed:
         (r, trial), message = failed[0]
         raise ValueError(f"{len(failed)} kept schedule(s) failed to build; first, trial {trial} of "
                          f"{runs[r]['strategy']}: {message.strip().splitlines()[0]}")
     flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
-    runner = runner or ms.runner.LocalRunner()
-    order_rng = np.random.default_rng(seed)
-    gflops = np.zeros((len(candidates), rounds))  # 0 for a timing that failed
-    for round_ in range(rounds):
-        order = order_rng.permutation(len(candidates))
-        inputs = [ms.runner.RunnerInput(built[i].artifact_path, "cpu", candidates[i].args_info) for i in order]
-        for i, future in zip(order, runner.run(inputs)):
-            sec = run_seconds(future.result())
-            gflops[i, round_] = 0.0 if sec is None else flops / sec / 1e9
+    seconds, _ = time_in_rounds(built, candidates, rounds, runner, np.random.default_rng(seed))
+    gflops = np.nan_to_num(flops / seconds / 1e9, nan=0.0)  # 0 for a timing that failed
     median = np.median(gflops, axis=1)
     row = {key: n for n, key in enumerate(keys)}
     results = []
