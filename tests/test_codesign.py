@@ -147,12 +147,12 @@ def test_single_layer_benchmark_runs_arco_and_its_ablation_on_the_joint_space(tm
     optima = tmp_path / "optima.json"  # a sub-space optimum as the committed file records it
     optima.write_text(json.dumps({"resnet18:c9": {"best_seconds": 2.31638e-3, "layer": "c9"}}))
     out = tmp_path / "zz.json"
-    assert single_layer_main(["--layers", "c9", "--tuners", "arco,arco_noagents", "--budget", "40",
+    assert single_layer_main(["--layers", "c9", "--tuners", "arco,arco_noagents", "--budget", "24",
                               "--seeds", "1", "--optima", str(optima), "--out", str(out)]) == 0
     task = json.loads(out.read_text())["tasks"][0]
     assert task["space_size"] == 663552
     arco, noagents = task["tuners"]["arco"], task["tuners"]["arco_noagents"]
-    # 40 evaluations of the joint space: some valid configs found, the agents' share is recorded.
+    # 24 evaluations of the joint space: some valid configs found, the agents' share is recorded.
     assert arco["best_gflops"][0] > 0 and noagents["best_gflops"][0] > 0
     assert 0.0 <= arco["walk_share"][0] <= 1.0 and noagents["walk_share"][0] == 0.0
     assert task["optimum_gflops"] == pytest.approx(create_task_flop_c9() / 2.31638e-3 / 1e9)
