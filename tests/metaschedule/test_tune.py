@@ -61,6 +61,7 @@ def test_a_second_run_on_the_same_database_resumes_without_measuring_again(tuned
 
 def test_confirm_retimes_the_best_records_into_a_new_database_that_compile_tir_uses(tuned, tmp_path):
     from tvm_arco_plugin.metaschedule.confirm import confirm_best
+    from tvm_arco_plugin.metaschedule.prior import _replayed
     from tvm_arco_plugin.metaschedule.strategy import run_seconds
 
     out = str(tmp_path / "confirmed")
@@ -80,16 +81,10 @@ def test_confirm_retimes_the_best_records_into_a_new_database_that_compile_tir_u
     means = [float(np.mean([1 / g for g in c["timings_gflops"]])) for c in report["candidates"]]
     assert report["deployed_now"] == int(np.argmin(means))
     sch = ms.tir_integration.compile_tir(confirmed, tuned.mod, default_target())
-    tvm.ir.assert_structural_equal(sch.mod, _replay(tuned.mod, recorded[report["deployed_now"]]))
+    (deployed,), _, skipped = _replayed(ms, tuned.mod, [recorded[report["deployed_now"]]])
+    assert skipped == 0
+    tvm.ir.assert_structural_equal(sch.mod, deployed.sch.mod)
     assert len(ms.database.JSONDatabase(work_dir=tuned.work_dir)) == 16, "the tuned database is left as it was"
-
-
-def _replay(mod, record):
-    from tvm.s_tir.schedule import Schedule
-
-    sch = Schedule(mod)
-    record.trace.apply_to_schedule(sch, remove_postproc=False)
-    return sch.mod
 
 
 def test_confirm_refuses_bad_folders_before_any_work(tuned, tmp_path, capsys):
