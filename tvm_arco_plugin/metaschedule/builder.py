@@ -1,17 +1,22 @@
-"""MetaSchedule's LocalBuilder, with two changes to when its worker processes start.
+"""MetaSchedule's LocalBuilder, with two changes to its worker processes.
 
-1. The workers' slow first import runs outside the build timeout. LocalBuilder's build function
-   starts with ``import tvm.s_tir.tensor_intrin``, which registers every tensor intrinsic TVM has
-   (CUDA's alone take ~11 s): ~15 s on the znver4 host, ~59 s on a znver3 one. It runs inside the
-   worker's 30 s per-build timer, and a worker killed by the timer is replaced by another that
-   imports again; with the other core busy every candidate then fails with "LocalBuilder: Timeout,
-   killed after 30.0 seconds" (docs/metaschedule.md, "The builder timeout"). A pool initializer runs
-   once per worker, before any timer starts.
-2. The pool lives as long as the builder. LocalBuilder starts a new pool, so new workers that import
-   again, for every batch (a guard against a memory leak in long-lived workers), so a strategy pays
-   the import once per batch: ARCO's small first batches paid it three times where
-   EvolutionarySearch paid it once. Here each worker is replaced after ``builds_per_worker`` builds
-   (PopenPoolExecutor's own ``maximum_process_uses``), which bounds the leak by builds, not batches.
+1. A worker building for a CPU (an ``llvm`` target) skips the slow import. LocalBuilder's build
+   function starts with ``import tvm.s_tir.tensor_intrin``, which registers every tensor intrinsic
+   TVM has (CUDA's alone take most of it): ~15 s on the znver4 host, 30-86 s on znver3 ones, where a
+   worker otherwise starts in ~3 s. It runs inside the worker's 30 s per-build timer, and a worker
+   killed by the timer is replaced by another that imports again; with the other core busy every
+   candidate then fails with "LocalBuilder: Timeout, killed after 30.0 seconds"
+   (docs/metaschedule.md, "The builder timeout"). A CPU build does not need the registry: the
+   schedule arrives already tensorized (tensorization runs in the tuning process, which imports the
+   registry itself), and the only build-time hooks the import registers are CUDA's (MMA codegen
+   looks up an index map ``tensor_intrin/cuda.py`` registers). For other targets the build imports
+   it as TVM's does; ``local_builder(tensor_intrinsics=True)`` does that import in a pool
+   initializer instead, once per worker and before any build timer starts.
+2. The pool lives as long as the builder. LocalBuilder starts a new pool, so new workers, for every
+   batch (a guard against a memory leak in long-lived workers), so a strategy pays the workers' start
+   once per batch: ARCO's small first batches paid it three times where EvolutionarySearch paid it
+   once. Here each worker is replaced after ``builds_per_worker`` builds (PopenPoolExecutor's own
+   ``maximum_process_uses``), which bounds the leak by builds, not batches.
 """
 import functools
 import importlib
@@ -27,10 +32,22 @@ TENSOR_INTRINSICS_MODULE = "tvm.s_tir.tensor_intrin"
 BUILDS_PER_WORKER = 256
 
 
-def import_tensor_intrinsics():
-    """The initializer, as a picklable reference to a standard-library function (the worker needs
-    nothing of this package)."""
-    return functools.partial(importlib.import_module, TENSOR_INTRINSICS_MODULE)
+def build_module(mod, target, params):
+    """MetaSchedule's ``default_build`` without its registry import for ``llvm`` targets (see the
+    module's docstring). Module-level, so a worker unpickles it by importing this module."""
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    if target.kind.name != "llvm":
+        importlib.import_module(TENSOR_INTRINSICS_MODULE)
+    mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    return tvm.tirx.build(mod, target, "default")  # what TVM's deprecated tvm.driver.build calls
+
+
+def prepare_worker(tensor_intrinsics):
+    """The pool's initializer, run once per worker before any build timer. Unpickling it imports this
+    module, so unpickling ``build_module`` later costs nothing inside a timed build."""
+    if tensor_intrinsics:
+        importlib.import_module(TENSOR_INTRINSICS_MODULE)
 
 
 @derived_object
@@ -81,8 +98,10 @@ class PooledLocalBuilder(_tvm_local_builder.LocalBuilder._cls):
             self.pool = None
 
 
-def local_builder(*, timeout_sec=30.0, max_workers=None, builds_per_worker=BUILDS_PER_WORKER):
-    """The builder to pass as ``builder=``: LocalBuilder's builds, its workers started once and with
-    the slow import done before any build timer (see the module's docstring)."""
-    return PooledLocalBuilder(timeout_sec=timeout_sec, max_workers=max_workers,
-                              builds_per_worker=builds_per_worker, initializer=import_tensor_intrinsics())
+def local_builder(*, timeout_sec=30.0, max_workers=None, builds_per_worker=BUILDS_PER_WORKER,
+                  tensor_intrinsics=False):
+    """The builder to pass as ``builder=``: LocalBuilder's builds, its workers started once and without
+    the slow registry import for CPU targets (see the module's docstring). ``tensor_intrinsics=True``
+    for a GPU target: each worker then imports the registry once, before its first build timer."""
+    return PooledLocalBuilder(timeout_sec=timeout_sec, max_workers=max_workers, builds_per_worker=builds_per_worker,
+                              f_build=build_module, initializer=functools.partial(prepare_worker, tensor_intrinsics))
