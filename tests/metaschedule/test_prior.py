@@ -12,7 +12,7 @@ from tvm_arco_plugin.metaschedule.simulate import simulated_measurement
 from tvm_arco_plugin.metaschedule.strategy import default_settings, measure_candidate, run_seconds
 from tvm_arco_plugin.metaschedule.workloads import default_target, matmul
 
-from helpers import ms, tune_context
+from helpers import ms, tune_context, tvm
 from test_strategy import drive, pretend_seconds
 
 
@@ -112,3 +112,22 @@ def test_a_simulated_tune_is_answered_by_a_model_of_the_workloads_records(other_
     assert spearmanr(*zip(*truth)).statistic > 0.5
     with pytest.raises(ValueError, match="no measured record of this workload"):
         simulated_measurement([work_dir], matmul_128, default_target())
+
+
+def test_a_trace_that_no_longer_replays_is_skipped_with_its_reason_in_one_line(other_workload_database):
+    """A matmul's trace on an elementwise add (no block "C" to schedule), as a trace of another TVM or
+    another workload would fail."""
+    from tvm import te
+
+    from tvm_arco_plugin.metaschedule.prior import replay
+
+    work_dir, mod = other_workload_database
+    records = ms.database.JSONDatabase(work_dir=work_dir).get_all_tuning_records()[:4]
+    a = te.placeholder((96, 96), name="A")
+    add = tvm.IRModule({"main": te.create_prim_func([a, te.compute((96, 96), lambda i, j: a[i, j] + 1, name="D")])})
+    sch, error = replay(mod, records[0].trace)
+    assert error is None and sch is not None
+    sch, error = replay(add, records[0].trace)
+    assert sch is None and error and "\n" not in error
+    candidates, results, skipped = _replayed(ms, add, records)
+    assert (len(candidates), len(results), skipped) == (0, 0, 4)

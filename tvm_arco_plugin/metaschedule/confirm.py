@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -46,21 +47,21 @@ def describe(key, mod):
     return f"({shapes}) {key}"
 
 
-def confirm_best(work_dir, out_dir, *, top=4, rounds=3, seed=0, builder=None, runner=None, warn=print):
+def confirm_best(work_dir, out_dir, *, top=4, rounds=3, seed=0, builder=None, runner=None, warn=None):
     """Re-times the ``top`` fastest records of every workload in the JSON database in ``work_dir`` in
     ``rounds`` rounds and commits them, with their re-timed run times, to a new JSON database in
     ``out_dir``. Returns one report per workload: every candidate's recorded and re-timed (median)
     GFLOP/s, and which one MetaSchedule deployed before and deploys now. A record that no longer
-    replays or fails to build is left out with a warning (``warn``); ValueError (one line) when the
-    input cannot be used, checked before anything is built."""
+    replays or fails to build is left out with a warning (``warn``, a function of the message; by
+    default Python's ``warnings.warn``); ValueError (one line) when the input cannot be used, checked
+    before anything is built."""
     tvm, ms = require_metaschedule()
-    from tvm.s_tir.schedule import Schedule
-
-    from .prior import has_database
+    from .prior import has_database, replay
     from .retime import build_once, time_in_rounds
     from .strategy import measure_candidate, run_seconds
     from .workloads import default_target
 
+    warn = warn or (lambda message: warnings.warn(message, stacklevel=3))
     if top < 1 or rounds < 1:
         raise ValueError(f"top and rounds must be at least 1, got top={top}, rounds={rounds}")
     if not has_database(work_dir):
@@ -79,12 +80,9 @@ def confirm_best(work_dir, out_dir, *, top=4, rounds=3, seed=0, builder=None, ru
     entries, candidates = [], []  # entries[i]: (workload key, rank in its records, record) of candidates[i]
     for key, (workload, records) in groups.items():
         for rank, record in enumerate(records):
-            sch = Schedule(workload.mod)
-            try:
-                record.trace.apply_to_schedule(sch, remove_postproc=False)
-            except Exception as err:  # noqa: BLE001  TVM 0.27 raises Python's errors (ScheduleError: RuntimeError)
-                warn(f"confirm: a record of workload {key} no longer replays, left out: "
-                     f"{str(err).strip().splitlines()[-1]}")
+            sch, error = replay(workload.mod, record.trace)
+            if error:
+                warn(f"confirm: a record of workload {key} no longer replays, left out: {error}")
                 continue
             entries.append((key, rank, record))
             candidates.append(measure_candidate(sch))

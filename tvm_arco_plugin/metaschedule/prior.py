@@ -37,20 +37,29 @@ def _context(ms, mod, target):
                           search_strategy="replay-trace", task_name="prior", num_threads=1).clone()
 
 
-def _replayed(ms, mod, records):
-    """(MeasureCandidates, RunnerResults, records skipped) of measured records: each trace replayed on
-    ``mod``; a trace that no longer replays (another TVM's) is skipped."""
+def replay(mod, trace):
+    """(a Schedule of ``mod`` with ``trace`` applied, None), or (None, the one-line reason it no longer
+    replays: a trace of another TVM, or of another workload)."""
     require_metaschedule()
     from tvm.s_tir.schedule import Schedule
 
+    sch = Schedule(mod)
+    try:
+        trace.apply_to_schedule(sch, remove_postproc=False)
+    except Exception as err:  # noqa: BLE001  TVM 0.27 has no tvm.TVMError; it raises Python's errors
+        return None, (str(err).strip().splitlines() or [type(err).__name__])[-1]
+    return sch, None
+
+
+def _replayed(ms, mod, records):
+    """(MeasureCandidates, RunnerResults, records skipped) of measured records: each trace replayed on
+    ``mod``; a trace that no longer replays is skipped."""
     from .strategy import measure_candidate
 
     candidates, results, skipped = [], [], 0
     for record in records:
-        sch = Schedule(mod)
-        try:
-            record.trace.apply_to_schedule(sch, remove_postproc=False)
-        except Exception:  # noqa: BLE001  TVM 0.27 has no tvm.TVMError; it raises Python's errors
+        sch, error = replay(mod, record.trace)
+        if error:
             skipped += 1
             continue
         candidates.append(measure_candidate(sch))
