@@ -9,9 +9,9 @@
    (docs/metaschedule.md, "The builder timeout"). A CPU build does not need the registry: the
    schedule arrives already tensorized (tensorization runs in the tuning process, which imports the
    registry itself), and the only build-time hooks the import registers are CUDA's (MMA codegen
-   looks up an index map ``tensor_intrin/cuda.py`` registers). For other targets the build imports
-   it as TVM's does; ``local_builder(tensor_intrinsics=True)`` does that import in a pool
-   initializer instead, once per worker and before any build timer starts.
+   looks up an index map ``tensor_intrin/cuda.py`` registers). Other targets are built by TVM's
+   ``default_build`` itself, import included; ``local_builder(tensor_intrinsics=True)`` does that
+   import in a pool initializer first, once per worker and before any build timer starts.
 2. The pool lives as long as the builder. LocalBuilder starts a new pool, so new workers, for every
    batch (a guard against a memory leak in long-lived workers), so a strategy pays the workers' start
    once per batch: ARCO's small first batches paid it three times where EvolutionarySearch paid it
@@ -34,11 +34,12 @@ BUILDS_PER_WORKER = 256
 
 def build_module(mod, target, params):
     """MetaSchedule's ``default_build`` without its registry import for ``llvm`` targets (see the
-    module's docstring). Module-level, so a worker unpickles it by importing this module."""
+    module's docstring); other targets go to ``default_build`` itself. Module-level, so a worker
+    unpickles it by importing this module."""
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
 
     if target.kind.name != "llvm":
-        importlib.import_module(TENSOR_INTRINSICS_MODULE)
+        return _tvm_local_builder.default_build(mod, target, params)
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     return tvm.tirx.build(mod, target, "default")  # what TVM's deprecated tvm.driver.build calls
 
