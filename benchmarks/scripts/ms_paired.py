@@ -34,9 +34,10 @@ def compare(runs, a, b, checkpoint):
             rows.append({"workload": workload, "seed": seed, a: speeds(run, checkpoint), b: speeds(other, checkpoint)})
     verdict = {}
     for measure in ("recorded", "retimed"):
-        pairs = [(row[a][measure], row[b][measure]) for row in rows if measure in row[a] and measure in row[b]]
-        if not pairs:
+        usable = [row for row in rows if measure in row[a] and measure in row[b]]
+        if not usable:
             continue
+        pairs = [(row[a][measure], row[b][measure]) for row in usable]
         above = sum(x > y for x, y in pairs)
         below = sum(x < y for x, y in pairs)
         verdict[measure] = {
@@ -44,16 +45,16 @@ def compare(runs, a, b, checkpoint):
             "geomean_ratio": math.exp(sum(math.log(x / y) for x, y in pairs) / len(pairs)),
             "sign_test_p": binomtest(above, above + below).pvalue if above + below else 1.0,
             "mean": {a: sum(x for x, _ in pairs) / len(pairs), b: sum(y for _, y in pairs) / len(pairs)},
-            "per_workload_mean_ratio": per_workload(rows, a, b, measure)}
+            "per_workload_mean_ratio": per_workload(usable, a, b, measure)}
     return {"a": a, "b": b, "checkpoint": checkpoint, "rows": rows, **verdict}
 
 
 def per_workload(rows, a, b, measure):
+    """{workload: sum of a's speeds / sum of b's} over ``rows`` that all have ``measure``."""
     out = {}
     for workload in sorted({row["workload"] for row in rows}):
-        mine = [row for row in rows if row["workload"] == workload and measure in row[a] and measure in row[b]]
-        if mine:
-            out[workload] = sum(r[a][measure] for r in mine) / sum(r[b][measure] for r in mine)
+        mine = [row for row in rows if row["workload"] == workload]
+        out[workload] = sum(r[a][measure] for r in mine) / sum(r[b][measure] for r in mine)
     return out
 
 
