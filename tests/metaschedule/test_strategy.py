@@ -118,6 +118,26 @@ def test_the_round_budget_follows_the_spaces_share_of_the_last_batch(matmul_128)
         ARCOSearchStrategy(space_budget="largest")
 
 
+def test_a_round_scores_candidates_in_proportion_to_its_batch_with_round_budget_by_batch(matmul_128):
+    budgets = []  # per batch, each space's budget for the round that proposed it
+
+    def record_budgets(strategy, candidates, results):
+        budgets.append([space.engine.settings.candidates_per_round for space in strategy.spaces])
+
+    proposed, strategy = drive(matmul_128, seed=0, trials=32, per_iter=16, first_batch=4, round_budget="by_batch",
+                               settings=default_settings(elite=16), on_results=record_budgets)
+    assert [len(batch) for batch in proposed] == [4, 4, 8, 16]
+    # 512 x batch / 16 candidates, split over the three spaces ...
+    assert budgets[1:] == [[512 * n // 16 // 3] * 3 for n in (4, 8, 16)]
+    # ... and what they scored: a space starts a round only in a batch where it had measurements, and
+    # the first space had one in each of the three model-ranked batches.
+    scored = strategy.spaces[0].engine.scored_per_round
+    assert len(scored) == 3 and all(s <= b[0] for s, b in zip(scored, budgets[1:]))
+    assert scored[-1] > budgets[2][0]  # the last round, for a batch of 16, scored more than that for 8 could
+    with pytest.raises(ValueError, match="round_budget"):
+        ARCOSearchStrategy(round_budget="per_trial")
+
+
 def test_late_generations_start_once_the_task_model_has_learnt_from_enough_results(matmul_128):
     def drive_with_a_learning_task_model(**options):
         model, context = seeded_xgb_model(0), tune_context(matmul_128)

@@ -63,6 +63,8 @@ ARCO_VARIANTS = {
     # Not an ablation: 4 generations of local walks once the task's cost model has learnt from 100 results
     # (better in simulation, not live: not the default).
     "arco_lategenerations": {"late_generations": 4},
+    # Not an ablation: a round scores candidates in proportion to its batch (512 for a batch of 16, not 2048).
+    "arco_batchbudget": {"round_budget": "by_batch"},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -179,7 +181,8 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                                                    "tilings": arco.tilings, "tile_moves": arco.tile_moves,
                                                    "tile_observation": arco.tile_observation,
                                                    "space_budget": arco.space_budget,
-                                                   "late_generations": arco.late_generations},
+                                                   "late_generations": arco.late_generations,
+                                                   "round_budget": arco.round_budget},
         "kept": kept,
     }
 

@@ -137,6 +137,11 @@ class ARCOSearchStrategy(PySearchStrategy):
         How a round's ``candidates_per_round`` is split over the design spaces: ``"even"``, or
         ``"by_picks"``: at least twice the engine's elite each, the rest in proportion to each space's
         share of the last batch (the spaces whose candidates the model rates highest are searched most).
+    round_budget: str
+        How many candidates a round scores: ``"fixed"``, ``candidates_per_round`` whatever the batch, or
+        ``"by_batch"``, ``candidates_per_round`` x batch size / ``num_trials_per_iter`` (32 per trial to
+        measure at the defaults; at least ``elite + 1`` per design space): the small first batches, ranked
+        by a model trained on 16 or 32 results, score a quarter and a half of a full round.
     late_generations: int or None
         Generations of the local walks (``SearchSettings.generations``) once the task's cost model has
         learnt and the task has ``late_generations_after`` results of its own; before, the settings' own
@@ -151,13 +156,16 @@ class ARCOSearchStrategy(PySearchStrategy):
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
                  tile_moves="set", tile_observation="index", space_budget="even", late_generations=None,
-                 late_generations_after=100):
+                 late_generations_after=100, round_budget="fixed"):
         if space_budget not in ("even", "by_picks"):
             raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
+        if round_budget not in ("fixed", "by_batch"):
+            raise ValueError(f"round_budget must be 'fixed' or 'by_batch', not {round_budget!r}")
         if late_generations is not None and late_generations < 1:
             raise ValueError(f"late_generations must be at least 1 (or None), not {late_generations}")
         self.seed = seed
         self.space_budget = space_budget
+        self.round_budget = round_budget
         self.late_generations = late_generations
         self.late_generations_after = late_generations_after
         self.tilings = tilings
@@ -275,7 +283,8 @@ class ARCOSearchStrategy(PySearchStrategy):
                                   tilings=self.tilings, tile_moves=self.tile_moves,
                                   tile_observation=self.tile_observation, space_budget=self.space_budget,
                                   late_generations=self.late_generations,
-                                  late_generations_after=self.late_generations_after)
+                                  late_generations_after=self.late_generations_after,
+                                  round_budget=self.round_budget)
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):
@@ -363,7 +372,7 @@ class ARCOSearchStrategy(PySearchStrategy):
                 and self.trials + self.resumed >= self.late_generations_after):
             for space in self.spaces:
                 space.engine.settings.generations = self.late_generations
-        self._split_budget()
+        self._split_budget(n)
         offers = [self._valid_proposals(space, n, self._surrogate(space) if learnt else None) for space in self.spaces]
         guaranteed = int(n * self.min_space_share) // max(len(self.spaces), 1) if learnt else n
         batch, rest = [], []
@@ -379,20 +388,27 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.last_batch_spaces = [space_id for space_id, _, _ in batch]
         return batch
 
-    def _split_budget(self):
-        """With ``space_budget="by_picks"``, each engine's budget for its next round: twice its elite (so
-        that a space the model rates low still gets walks and random configs), and the rest of
-        ``candidates_per_round`` in proportion to the space's configs in the last batch."""
-        if self.space_budget != "by_picks" or not self.last_batch_spaces:
+    def _split_budget(self, n):
+        """Each engine's budget for the round that proposes a batch of ``n``: the round's candidates
+        (``round_budget``) split evenly over the spaces, or with ``space_budget="by_picks"`` twice the elite
+        each (so that a space the model rates low still gets walks and random configs) and the rest in
+        proportion to the space's configs in the last batch."""
+        if not self.spaces:
             return
+        total = self.candidates_per_round
+        if self.round_budget == "by_batch":
+            total = self.candidates_per_round * n // max(self.per_iter, 1)
         elite = self.spaces[0].engine.settings.elite
+        even = max(elite + 1, total // len(self.spaces))
+        budgets = [even] * len(self.spaces)
         floor = 2 * elite
-        spare = self.candidates_per_round - floor * len(self.spaces)
-        if spare <= 0:  # too many spaces for a floor: the even split
-            return
-        counts = np.bincount(self.last_batch_spaces, minlength=len(self.spaces))
-        for space_id, space in enumerate(self.spaces):
-            space.engine.settings.candidates_per_round = floor + int(spare * counts[space_id] / counts.sum())
+        spare = total - floor * len(self.spaces)
+        # With too many spaces for the floor, or no batch yet to take shares from: the even split.
+        if self.space_budget == "by_picks" and self.last_batch_spaces and spare > 0:
+            counts = np.bincount(self.last_batch_spaces, minlength=len(self.spaces))
+            budgets = [floor + int(spare * count / counts.sum()) for count in counts]
+        for space, budget in zip(self.spaces, budgets):
+            space.engine.settings.candidates_per_round = budget
 
     def _valid_proposals(self, space, n, surrogate, max_rounds=8):
         """The engine's proposals (in its order) whose replay and postprocessors succeed."""
