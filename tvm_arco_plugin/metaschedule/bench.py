@@ -63,8 +63,9 @@ ARCO_VARIANTS = {
     # Not an ablation: 4 generations of local walks once the task's cost model has learnt from 100 results
     # (better in simulation, not live: not the default).
     "arco_lategenerations": {"late_generations": 4},
-    # Not an ablation: a round scores candidates in proportion to its batch (512 for a batch of 16, not 2048).
-    "arco_batchbudget": {"round_budget": "by_batch"},
+    # The default until 2026-12-03 ("arco" in earlier result files): every round scores 2,048 candidates, not
+    # 2,048 x batch / num_trials_per_iter (512 for a batch of 16).
+    "arco_fixedbudget": {"round_budget": "fixed"},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 

@@ -115,7 +115,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         Seeds the engines (NumPy, torch) and the fallback model; None takes the TuneContext's
         ``rand_state`` (``tune_tir(seed=...)``). Same seed and same measurements give the same candidates.
     candidates_per_round: int
-        Cost-model evaluations per round, shared by the design spaces.
+        Cost-model evaluations of a round that proposes a full batch (``num_trials_per_iter``), shared by
+        the design spaces; see ``round_budget`` for smaller batches.
     first_batch: int
         Size of the first batch; each next batch is as large as all measured so far, up to
         ``num_trials_per_iter`` (0: every batch is ``num_trials_per_iter``).
@@ -134,14 +135,15 @@ class ARCOSearchStrategy(PySearchStrategy):
         How the agents see a tiling (``TraceSpace``): ``"index"`` its index among the loop's tilings, or
         ``"factors"`` the factor of each level.
     space_budget: str
-        How a round's ``candidates_per_round`` is split over the design spaces: ``"even"``, or
+        How a round's candidates are split over the design spaces: ``"even"``, or
         ``"by_picks"``: at least twice the engine's elite each, the rest in proportion to each space's
         share of the last batch (the spaces whose candidates the model rates highest are searched most).
     round_budget: str
-        How many candidates a round scores: ``"fixed"``, ``candidates_per_round`` whatever the batch, or
-        ``"by_batch"``, ``candidates_per_round`` x batch size / ``num_trials_per_iter`` (32 per trial to
-        measure at the defaults; at least ``elite + 1`` per design space): the small first batches, ranked
-        by a model trained on 16 or 32 results, score a quarter and a half of a full round.
+        How many candidates a round scores: ``"by_batch"`` (the default), ``candidates_per_round`` x batch
+        size / ``num_trials_per_iter`` (32 per trial to measure at the defaults; at least ``elite + 1`` per
+        design space), so the small first batches score a quarter and a half of a full round; or
+        ``"fixed"``, ``candidates_per_round`` whatever the batch (the default until 2026-12-03: as good at
+        64 trials and 2.5x the time in the strategy; docs/metaschedule.md, "Where the strategy's time goes").
     late_generations: int or None
         Generations of the local walks (``SearchSettings.generations``) once the task's cost model has
         learnt and the task has ``late_generations_after`` results of its own; before, the settings' own
@@ -156,7 +158,7 @@ class ARCOSearchStrategy(PySearchStrategy):
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
                  tile_moves="set", tile_observation="index", space_budget="even", late_generations=None,
-                 late_generations_after=100, round_budget="fixed"):
+                 late_generations_after=100, round_budget="by_batch"):
         if space_budget not in ("even", "by_picks"):
             raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
         if round_budget not in ("fixed", "by_batch"):
