@@ -203,12 +203,11 @@ class ARCOSearchStrategy(PySearchStrategy):
         # spaces themselves (a cost model trained on earlier tunes has learnt before the first batch).
         self.last_measured = list(design_spaces)[:8]
         base = self.settings or default_settings()
-        per_space = max(base.elite + 1, self.candidates_per_round // max(len(design_spaces), 1))
         # A space's engine follows the shared model as soon as the model has learnt, even before the
         # space has a measurement of its own: whether to is decided here (_pick), not by the engine.
+        # Its budget is set before every round it may start (_split_budget), so base's is a placeholder.
         def settings():  # one per space: budget and generations change per space during the task
-            return SearchSettings(**{**base.__dict__, "candidates_per_round": per_space, "explore_every": 1,
-                                         "init_trials": 0})
+            return SearchSettings(**{**base.__dict__, "explore_every": 1, "init_trials": 0})
         threads = int(getattr(self.context, "num_threads", 1) or 1)
         self.replay_threads = ThreadPoolExecutor(threads, thread_name_prefix="arco-replay") if threads > 1 else None
         postprocs = self.context.space_generator.postprocs
