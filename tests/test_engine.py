@@ -81,6 +81,48 @@ def test_explorer_learns_to_climb_a_surrogate(large_space):
     assert entropy[0] > 0.99 and entropy[-1] < 0.95  # measured: 0.93
 
 
+def test_the_agents_adam_steps_bit_for_bit_as_torchs_and_needs_no_dynamo():
+    """``marl.Adam`` replaces ``torch.optim.Adam`` only to spare the ``torch._dynamo`` import; the
+    parameters must stay exactly torch's, also for a parameter that misses a step's gradient."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from tvm_arco_plugin.search.marl import Adam
+
+    def net():
+        torch.manual_seed(3)
+        return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+
+    ours, theirs = net(), net()
+    opt_ours = Adam(ours.parameters(), lr=1e-2, eps=1e-5)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=1e-2, eps=1e-5)
+    x = torch.randn(16, 5, generator=torch.Generator().manual_seed(4))
+    for step in range(12):
+        for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            loss = (model(x) ** 2).mean() if step % 3 else model[0](x).pow(2).mean()  # head without grad
+            loss.backward()
+            opt.step()
+    assert not all(torch.equal(a, b) for a, b in zip(ours.parameters(), net().parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+
+    # A whole round of the explorer, in a fresh interpreter (this one may have imported dynamo).
+    code = ("import sys, numpy as np\n"
+            "from tvm_arco_plugin.search.knobs import Knob, KnobLayout\n"
+            "from tvm_arco_plugin.search.marl import MultiAgentExplorer, PPOSettings\n"
+            "layout = KnobLayout([Knob('a', 'SplitSpace', 12), Knob('b', 'OtherOptionSpace', 5)])\n"
+            "e = MultiAgentExplorer(layout, seed=0, settings=PPOSettings(walkers=8, horizon=4))\n"
+            "yes = lambda k: np.ones(len(k), bool)\n"
+            "e.explore(np.zeros((8, 2), np.int64), lambda k: k[:, 0] / 12.0, yes, yes, budget=32)\n"
+            "assert e.rounds == 1\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_agents_on_a_knob_with_moves_only_make_its_moves():
     """A knob with moves (a step up or down a ring of 40 values) is walked one move per step: in 3 steps
     from value 0 a walker stays within 3 of it; without moves its actions set any of the 40 values."""

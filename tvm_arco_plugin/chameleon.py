@@ -34,7 +34,7 @@ from tvm.autotvm.tuner.model_based_tuner import ModelBasedTuner, ModelOptimizer
 from tvm.autotvm.tuner.xgboost_cost_model import XGBoostCostModel
 
 from .search.knobs import KnobLayout
-from .search.marl import single_torch_thread
+from .search.marl import Adam, single_torch_thread
 from .tuner import throughput
 
 DECREMENT, STAY, INCREMENT = 0, 1, 2
@@ -76,7 +76,7 @@ class ChameleonOptimizer(ModelOptimizer):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.policy = ChameleonPolicy(len(self.layout.dims))
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=learning_rate, eps=1e-5)
+        self.optimizer = Adam(self.policy.parameters(), lr=learning_rate, eps=1e-5)
 
     def _observe(self, knobs):
         return torch.from_numpy(knobs.astype(np.float32) / self.layout.dims.astype(np.float32))
