@@ -54,8 +54,8 @@ class PPOSettings:
 class Adam:
     """Adam (Kingma and Ba), with the arithmetic of ``torch.optim.Adam``'s CPU path, op for op, so the
     parameters after every step are bit-identical to it (tested). It exists because every
-    ``torch.optim`` optimizer imports ``torch._dynamo`` on first use, 1.2-1.7 s once per process: as
-    much as a 64-trial matmul tune spent in the rest of the strategy."""
+    ``torch.optim`` optimizer imports ``torch._dynamo`` on first use, 1.2-1.7 s once per process: over a
+    quarter of the strategy's time in a fresh process's 64-trial matmul tune (docs/metaschedule.md)."""
 
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
         self.params = list(params)
