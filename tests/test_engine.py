@@ -1,13 +1,17 @@
 """The search engine on its own (no measurement), against real AutoTVM config spaces."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+import torch
 from tvm import autotvm
 
 from tvm_arco_plugin import host_target, templates
 from tvm_arco_plugin.search.confidence import confidence_probabilities, confidence_sample
 from tvm_arco_plugin.search.engine import GLOBAL_GROUP, ARCOSearch, SearchSettings, ValidityMask
 from tvm_arco_plugin.search.knobs import HARDWARE, MAPPING, SCHEDULING, Knob, KnobLayout
-from tvm_arco_plugin.search.marl import MultiAgentExplorer, PPOSettings
+from tvm_arco_plugin.search.marl import Adam, MultiAgentExplorer, PPOSettings
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +88,6 @@ def test_explorer_learns_to_climb_a_surrogate(large_space):
 def test_the_agents_adam_steps_bit_for_bit_as_torchs_and_needs_no_dynamo():
     """``marl.Adam`` replaces ``torch.optim.Adam`` only to spare the ``torch._dynamo`` import; the
     parameters must stay exactly torch's, also for a parameter that misses a step's gradient."""
-    import subprocess
-    import sys
-
-    import torch
-
-    from tvm_arco_plugin.search.marl import Adam
 
     def net():
         torch.manual_seed(3)
