@@ -32,10 +32,13 @@ def pretend_seconds(candidate):
 
 
 def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2,
-          cost_model=None, on_results=None, settings=None, **options):
+          cost_model=None, on_results=None, settings=None, cloned=False, **options):
+    """``cloned``: drive the strategy's clone through its FFI methods, as ``tune_tir`` does."""
     context = tune_context(mod, num_threads=num_threads)
     strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch, settings=settings,
                                   **options)
+    if cloned:
+        strategy = strategy.clone()
     strategy._initialize_with_tune_context(context)
     strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, cost_model)
     proposed = []
@@ -179,6 +182,11 @@ def test_first_batches_are_small_and_double_up_to_the_batch_size(matmul_128):
     assert strategy.early_model.booster is not None
     flat, _ = drive(matmul_128, seed=0, trials=96, per_iter=32, first_batch=0)
     assert [len(batch) for batch in flat] == [32, 32, 32]
+    # The clone tune_tir tunes with keeps the cap.
+    capped, _ = drive(matmul_128, seed=0, trials=96, per_iter=32, max_batch=24, cloned=True)
+    assert [len(batch) for batch in capped] == [16, 16, 24, 24, 16]
+    with pytest.raises(ValueError, match="max_batch"):
+        ARCOSearchStrategy(max_batch=0)
 
 
 def test_a_space_whose_every_schedule_a_postprocessor_refuses_gives_no_candidates(matmul_128):

@@ -66,6 +66,9 @@ ARCO_VARIANTS = {
     # The default until 2026-12-03 ("arco" in earlier result files): every round scores 2,048 candidates, not
     # 2,048 x batch / num_trials_per_iter (512 for a batch of 16).
     "arco_fixedbudget": {"round_budget": "fixed"},
+    # Not ablations: batches of at most 32 or 16 (num_trials_per_iter 64), more updates of the cost model.
+    "arco_batch32": {"max_batch": 32},
+    "arco_batch16": {"max_batch": 16},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -183,7 +186,8 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                                                    "tile_observation": arco.tile_observation,
                                                    "space_budget": arco.space_budget,
                                                    "late_generations": arco.late_generations,
-                                                   "round_budget": arco.round_budget},
+                                                   "round_budget": arco.round_budget,
+                                                   "max_batch": arco.max_batch},
         "kept": kept,
     }
 

@@ -120,6 +120,10 @@ class ARCOSearchStrategy(PySearchStrategy):
     first_batch: int
         Size of the first batch; each next batch is as large as all measured so far, up to
         ``num_trials_per_iter`` (0: every batch is ``num_trials_per_iter``).
+    max_batch: int or None
+        Largest batch, below ``num_trials_per_iter``: the task's cost model is updated after every batch,
+        so smaller batches mean more rounds guided by a model that has seen more (None: up to
+        ``num_trials_per_iter``).
     min_space_share: float
         Share of every batch split evenly over the design spaces, whatever their scores.
     max_failed_batches: int
@@ -158,11 +162,13 @@ class ARCOSearchStrategy(PySearchStrategy):
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
                  tile_moves="set", tile_observation="index", space_budget="even", late_generations=None,
-                 late_generations_after=100, round_budget="by_batch"):
+                 late_generations_after=100, round_budget="by_batch", max_batch=None):
         if space_budget not in ("even", "by_picks"):
             raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
         if round_budget not in ("fixed", "by_batch"):
             raise ValueError(f"round_budget must be 'fixed' or 'by_batch', not {round_budget!r}")
+        if max_batch is not None and max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1 (or None), not {max_batch}")
         if late_generations is not None and late_generations < 1:
             raise ValueError(f"late_generations must be at least 1 (or None), not {late_generations}")
         self.seed = seed
@@ -175,6 +181,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.tile_observation = tile_observation
         self.candidates_per_round = candidates_per_round
         self.first_batch = first_batch
+        self.max_batch = max_batch
         self.min_space_share = min_space_share
         self.max_failed_batches = max_failed_batches
         self.settings = settings
@@ -241,6 +248,8 @@ class ARCOSearchStrategy(PySearchStrategy):
             n = min(self.per_iter, self.max_trials - self.trials)
             if self.first_batch:
                 n = min(n, max(self.first_batch, self.trials + self.resumed))
+            if self.max_batch:
+                n = min(n, self.max_batch)
             if n <= 0 or self.failed_batches >= self.max_failed_batches:
                 return None
             self.pending = self._pick(n)
@@ -285,7 +294,7 @@ class ARCOSearchStrategy(PySearchStrategy):
                                   tile_observation=self.tile_observation, space_budget=self.space_budget,
                                   late_generations=self.late_generations,
                                   late_generations_after=self.late_generations_after,
-                                  round_budget=self.round_budget)
+                                  round_budget=self.round_budget, max_batch=self.max_batch)
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):
