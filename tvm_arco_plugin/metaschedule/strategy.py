@@ -13,6 +13,7 @@ measurements: one model over all design spaces (its features come from the sched
 spaces' scores are comparable). The first batches are small (``first_batch``, doubling up to
 ``num_trials_per_iter``) so that the model guides most of the first 64 trials.
 """
+import inspect
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -287,14 +288,9 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.stats.search_seconds += time.time() - tic
 
     def clone(self):
-        return ARCOSearchStrategy(seed=self.seed, candidates_per_round=self.candidates_per_round,
-                                  first_batch=self.first_batch, min_space_share=self.min_space_share,
-                                  max_failed_batches=self.max_failed_batches, settings=self.settings, stats=self.stats,
-                                  tilings=self.tilings, tile_moves=self.tile_moves,
-                                  tile_observation=self.tile_observation, space_budget=self.space_budget,
-                                  late_generations=self.late_generations,
-                                  late_generations_after=self.late_generations_after,
-                                  round_budget=self.round_budget, max_batch=self.max_batch)
+        # Every constructor argument is kept under its own name, so a new option cannot be left out here.
+        options = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return ARCOSearchStrategy(**{name: getattr(self, name) for name in options})
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):
