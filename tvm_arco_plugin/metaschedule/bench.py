@@ -73,13 +73,13 @@ ARCO_VARIANTS = {
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
 
-def _recorder(ms, sink, traces=None):
+def _recorder(ms, sink, traces=None, task_ids=None):
     from tvm.ir.utils import derived_object
 
     @derived_object
     class RecordRunTimes(ms.measure_callback.PyMeasureCallback):
         """Run times in measurement order (the database keeps records sorted by run time), and the
-        candidates' traces when ``traces`` is a list."""
+        candidates' traces and task ids when ``traces`` and ``task_ids`` are lists."""
 
         def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
             from .strategy import run_seconds
@@ -87,6 +87,8 @@ def _recorder(ms, sink, traces=None):
             sink.extend(run_seconds(r) for r in runner_results)
             if traces is not None:
                 traces.extend(c.sch.trace for c in measure_candidates)
+            if task_ids is not None:
+                task_ids.extend([int(task_id)] * len(runner_results))
 
     return RecordRunTimes()
 
