@@ -15,16 +15,15 @@ import sys
 import tempfile
 
 from tvm_arco_plugin.metaschedule._tvm import require_metaschedule
-from tvm_arco_plugin.metaschedule.bench import ARCO_VARIANTS
+from tvm_arco_plugin.metaschedule.bench import arco_variant
 from tvm_arco_plugin.metaschedule.simulate import simulated_measurement
-from tvm_arco_plugin.metaschedule.strategy import ARCOSearchStrategy, default_settings
+from tvm_arco_plugin.metaschedule.strategy import ARCOSearchStrategy
 from tvm_arco_plugin.metaschedule.workloads import default_target, workload
 
 tvm, ms = require_metaschedule()
 PRIORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "priors_znver3")
 name, seed = sys.argv[1], int(sys.argv[2])
-variant = dict(ARCO_VARIANTS[sys.argv[3] if len(sys.argv) > 3 else "arco"])
-strategy = ARCOSearchStrategy(seed=seed, settings=default_settings(**variant.pop("settings", {})), **variant)
+strategy = arco_variant(sys.argv[3] if len(sys.argv) > 3 else "arco", seed)
 
 # tune_tir tunes with a clone of the strategy: keep the clone that picks, to read its engines afterwards.
 tuned = []

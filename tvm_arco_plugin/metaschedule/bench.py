@@ -122,6 +122,16 @@ def load_runs(path, cpu):
     return runs
 
 
+def arco_variant(strategy_name, seed):
+    """The ARCOSearchStrategy of a name of ``ARCO_VARIANTS``, seeded; None for MetaSchedule's own strategies."""
+    from .strategy import ARCOSearchStrategy, default_settings
+
+    if strategy_name not in ARCO_VARIANTS:
+        return None
+    variant = dict(ARCO_VARIANTS[strategy_name])
+    return ARCOSearchStrategy(seed=seed, settings=default_settings(**variant.pop("settings", {})), **variant)
+
+
 def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=(), keep_top=0, builder=None,
             runner_repeat=1):
     """One tune; ``keep_top``: keep the run's ``keep_top`` fastest schedules at every checkpoint for
@@ -130,7 +140,6 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
     the database ranks a schedule by their mean)."""
     tvm, ms = require_metaschedule()
     from .builder import local_builder
-    from .strategy import ARCOSearchStrategy, default_settings
 
     mod = workload(workload_name)
     cost_model = "xgb"
@@ -139,11 +148,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
 
         cost_model = cost_model_from_databases(prior, default_target(), exclude=[mod], seed=seed)
     flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
-    arco = None
-    if strategy_name in ARCO_VARIANTS:
-        variant = dict(ARCO_VARIANTS[strategy_name])
-        settings = default_settings(**variant.pop("settings", {}))
-        arco = ARCOSearchStrategy(seed=seed, settings=settings, **variant)
+    arco = arco_variant(strategy_name, seed)
     seconds, traces = [], ([] if keep_top else None)
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds, traces)]
     tic = time.time()
@@ -359,10 +364,7 @@ def main(argv=None):
     unknown = [w for w in workloads if w not in WORKLOADS and not (w.startswith("matmul_") and w[7:].isdigit())] + [s for s in strategies if s not in STRATEGIES]
     if unknown:
         parser.error(f"unknown workload or strategy: {', '.join(unknown)}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
+    seeds = parse_seeds(parser, args.seeds)
     if args.budget < 1 or args.per_iter < 1:
         parser.error("--budget and --per-iter must be positive")
     if args.retime < 0 or args.keep_top < 1 or args.runner_repeat < 1:
@@ -439,15 +441,24 @@ def _run_workload(args, runs, cpu, name, seed, strategies, prior, simulate, buil
         _save(args, runs, cpu)
 
 
-def _save(args, runs, cpu):
-    """Rewrites the results file whole (through a temporary file, so an interrupted write loses nothing)."""
-    result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs,
-              "summary": summarise(runs, challenger=args.challenger),
-              "targets": targets(runs, challenger=args.challenger, budget=args.budget)}
-    tmp = args.out + ".tmp"
+def write_results(path, cpu, runs, **verdicts):
+    """Rewrites a results file whole (through a temporary file, so an interrupted write loses nothing)."""
+    tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, args.out)
+        json.dump({"machine": os.uname().machine, "cpu": cpu, "runs": runs, **verdicts}, f, indent=1)
+    os.replace(tmp, path)
+
+
+def parse_seeds(parser, text):
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        parser.error(f"--seeds must be integers separated by commas, not {text!r}")
+
+
+def _save(args, runs, cpu):
+    write_results(args.out, cpu, runs, summary=summarise(runs, challenger=args.challenger),
+                  targets=targets(runs, challenger=args.challenger, budget=args.budget))
     if args.plot:
         plot(runs, args.plot)
 

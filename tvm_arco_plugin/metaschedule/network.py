@@ -19,7 +19,6 @@ strategies' in R rounds (retime.py).
 """
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import numpy as np
 
 from ..target import host_cpu
 from ._tvm import require_metaschedule
-from .bench import ARCO_VARIANTS, STRATEGIES, _recorder, load_runs, strategy_seconds
+from .bench import STRATEGIES, _recorder, arco_variant, load_runs, parse_seeds, strategy_seconds, write_results
 from .workloads import default_target
 
 # ResNet-18's stages: (input channels, output channels, first block's stride), two basic blocks each.
@@ -38,7 +37,7 @@ RESNET18_STAGES = ((64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2))
 def resnet18_convolutions(image=224):
     """ResNet-18's convolutional backbone as a Relax module (stem, four stages of two basic blocks with
     their residual adds and down-sampling 1x1 convolutions), legalized to TIR; weights are parameters."""
-    tvm, _ = require_metaschedule()
+    require_metaschedule()
     from tvm import relax
 
     bb = relax.BlockBuilder()
@@ -95,14 +94,10 @@ def run_one(strategy_name, seed, trials_per_task, per_iter, builder, runner_repe
     fastest schedule for re-timing."""
     tvm, ms = require_metaschedule()
     from .retime import kept_schedules
-    from .strategy import ARCOSearchStrategy, default_settings
 
     target = default_target()
     extracted = conv2d_tasks(resnet18_convolutions(image), target)
-    arco = None
-    if strategy_name in ARCO_VARIANTS:
-        variant = dict(ARCO_VARIANTS[strategy_name])
-        arco = ARCOSearchStrategy(seed=seed, settings=default_settings(**variant.pop("settings", {})), **variant)
+    arco = arco_variant(strategy_name, seed)
     seconds, traces, task_ids = [], [], []
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds, traces, task_ids)]
     runner = ms.runner.LocalRunner(evaluator_config=ms.runner.EvaluatorConfig(repeat=runner_repeat))
@@ -226,10 +221,7 @@ def main(argv=None):
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategy: {', '.join(unknown)}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds must be integers separated by commas, not {args.seeds!r}")
+    seeds = parse_seeds(parser, args.seeds)
     if min(args.trials_per_task, args.per_iter, args.image, args.runner_repeat) < 1 or args.retime < 0:
         parser.error("--trials-per-task, --per-iter, --image and --runner-repeat must be positive, --retime >= 0")
     cpu = host_cpu()
@@ -271,11 +263,7 @@ def main(argv=None):
 
 
 def _save(args, runs, cpu):
-    result = {"machine": os.uname().machine, "cpu": cpu, "runs": runs, "summary": summarise(runs)}
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, args.out)
+    write_results(args.out, cpu, runs, summary=summarise(runs))
     if args.plot:
         plot(runs, args.plot)
 
