@@ -1,6 +1,8 @@
 """Paired comparisons of two strategies in MetaSchedule benchmark files (``bench --out``): for every
 workload and seed both ran, the best at a checkpoint as recorded (best single timing, or mean of the
 runner's repeats) and, with ``--retime``, the re-timed speed of that recorded best (``top1``).
+Network files (``network --out``) compare speeds too: inferences per second of the network's tasks,
+1 / weighted latency, after ``checkpoint`` trials per task, and re-timed at the whole budget.
 
     .venv-ms/bin/python benchmarks/scripts/ms_paired.py benchmarks/results/ms_retime64_repeat3_4w_znver3.json \
        --pairs arco:evolutionary,arco:arco_noagents,arco_noagents:evolutionary --checkpoints 32,64 --out paired.json
@@ -17,7 +19,10 @@ from scipy.stats import binomtest
 
 
 def speeds(run, checkpoint):
-    """{"recorded": ..., "retimed": ...} GFLOP/s at ``checkpoint`` trials (retimed only if the run has it)."""
+    """{"recorded": ..., "retimed": ...} GFLOP/s at ``checkpoint`` trials (retimed only if the run has it);
+    for a network run, inferences per second after ``checkpoint`` trials per task (none while undefined)."""
+    if "weighted_latency_curve" in run:
+        return network_speeds(run, checkpoint)
     out = {"recorded": max(run["best_gflops_curve"][:checkpoint])}
     retimed = run.get("retimed", {}).get("gflops", {}).get(str(checkpoint))
     if retimed:
@@ -25,8 +30,18 @@ def speeds(run, checkpoint):
     return out
 
 
+def network_speeds(run, checkpoint):
+    out = {}
+    curve = run["weighted_latency_curve"][:checkpoint * len(run["tasks"])]
+    if curve and curve[-1] is not None:
+        out["recorded"] = 1.0 / curve[-1]
+    if checkpoint == run["trials_per_task"] and run.get("retimed_weighted_latency"):
+        out["retimed"] = 1.0 / run["retimed_weighted_latency"]
+    return out
+
+
 def compare(runs, a, b, checkpoint):
-    by_key = {(r["workload"], r["seed"], r["strategy"]): r for r in runs}
+    by_key = {(r.get("workload", r.get("network")), r["seed"], r["strategy"]): r for r in runs}
     rows = []
     for (workload, seed, strategy), run in sorted(by_key.items()):
         other = by_key.get((workload, seed, b))
