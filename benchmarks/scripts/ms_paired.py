@@ -17,6 +17,8 @@ import math
 
 from scipy.stats import binomtest
 
+from tvm_arco_plugin.metaschedule.network import latency_at
+
 
 def speeds(run, checkpoint):
     """{"recorded": ..., "retimed": ...} GFLOP/s at ``checkpoint`` trials (retimed only if the run has it);
@@ -32,9 +34,9 @@ def speeds(run, checkpoint):
 
 def network_speeds(run, checkpoint):
     out = {}
-    curve = run["weighted_latency_curve"][:checkpoint * len(run["tasks"])]
-    if curve and curve[-1] is not None:
-        out["recorded"] = 1.0 / curve[-1]
+    latency = latency_at(run, checkpoint * len(run["tasks"]))
+    if latency is not None:
+        out["recorded"] = 1.0 / latency
     if checkpoint == run["trials_per_task"] and run.get("retimed_weighted_latency"):
         out["retimed"] = 1.0 / run["retimed_weighted_latency"]
     return out
