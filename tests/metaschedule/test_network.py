@@ -25,16 +25,20 @@ def test_the_weighted_latency_waits_for_every_task_then_follows_each_tasks_best(
     assert curve == [None, None, 17.0, 14.0, 14.0, 14.0]
 
 
-def test_the_summary_counts_the_trials_to_evolutionary_searchs_final_latency():
-    def run(strategy, curve, strategy_seconds):
-        return {"strategy": strategy, "seed": 0, "trials_per_task": 2, "tasks": ["a", "b"],
+def test_the_summary_counts_the_trials_to_evolutionary_searchs_latency_at_the_budget():
+    def run(strategy, curve, strategy_seconds, seed=0):
+        return {"strategy": strategy, "seed": seed, "trials_per_task": 2, "tasks": ["a", "b"],
                 "weighted_latency_curve": curve, "seconds": [1.0] * len(curve), "strategy_seconds": strategy_seconds}
 
-    summary = summarise([run("arco", [None, 5.0, 4.0, 3.0], 2.0), run("evolutionary", [None, 6.0, 4.0, 4.0], 4.0)])
-    assert summary["arco"]["trials_to_evolutionary_final"] == {0: 3}
-    assert summary["arco"]["latency_ms_at_trials_per_task"] == {2: [3000.0]}
-    assert summary["evolutionary"]["latency_ms_at_trials_per_task"] == {2: [4000.0]}
-    assert summary["arco"]["strategy_seconds_per_trial"] == 0.5 and "trials_to_evolutionary_final" not in summary[
+    # The budget is 4 trials; the task scheduler's last batch overshoots it (a fifth trial), and neither
+    # EvolutionarySearch's 2.0 nor ARCO's 1.0 past the budget counts.
+    summary = summarise([run("arco", [None, 5.0, 4.0, 3.0], 2.0), run("evolutionary", [None, 6.0, 4.0, 4.0, 2.0], 4.0),
+                         run("arco", [None, 6.0, 6.0, 5.0, 1.0], 2.0, seed=1),
+                         run("evolutionary", [None, 6.0, 4.0, 4.0], 4.0, seed=1)])
+    assert summary["arco"]["trials_to_evolutionary_final"] == {0: 3, 1: None}
+    assert summary["arco"]["latency_ms_at_trials_per_task"] == {2: [3000.0, 5000.0]}
+    assert summary["evolutionary"]["latency_ms_at_trials_per_task"] == {2: [4000.0, 4000.0]}
+    assert summary["arco"]["strategy_seconds_per_trial"] == pytest.approx((0.5 + 0.4) / 2) and "trials_to_evolutionary_final" not in summary[
         "evolutionary"]
 
 
