@@ -255,6 +255,26 @@ def test_global_horizon_zero_spends_the_global_share_on_independent_random_confi
     assert "random" not in {walking.source[int(i)] for i in walking.candidates}
 
 
+def test_the_global_shares_random_configs_compete_for_the_batch_only_when_asked(joint_space_layout):
+    """By default the global share's random configs are their own candidate group, measured through its
+    slots once the search stalls or through the next round's elite; with ``global_competes`` they are
+    ranked with the walks' finds for every slot of the same round's batch."""
+    def noise(indexes):  # a landscape without structure: random configs score as well as the walks' finds
+        return np.modf(np.abs(np.sin(np.asarray(indexes, dtype=np.float64) * 12.9898)) * 43758.5453)[0]
+
+    picked = {}
+    for competes in (False, True):
+        settings = SearchSettings(global_horizon=0, global_competes=competes)
+        search = ARCOSearch(joint_space_layout, ValidityMask(joint_space_layout.range_length), seed=0,
+                            settings=settings)
+        initial = search.propose(8)
+        search.observe(initial, noise(initial))
+        picked[competes] = [search.source[i] for i in search.propose(32, noise)]
+        assert (GLOBAL_GROUP in search.candidate_group) != competes
+    assert "random" not in picked[False]
+    assert picked[True].count("random") >= 8  # measured: 12 of 32; about half the candidates are random
+
+
 def test_hardware_agent_learns_from_measured_rewards():
     """The hardware agent's own policy: rewarded for one hardware choice, it comes to prefer it; frozen,
     it stays uniform."""

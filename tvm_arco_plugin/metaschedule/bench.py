@@ -69,6 +69,13 @@ ARCO_VARIANTS = {
     # Not ablations: batches of at most 32 or 16 (num_trials_per_iter 64), more updates of the cost model.
     "arco_batch32": {"max_batch": 32},
     "arco_batch16": {"max_batch": 16},
+    # Not an ablation: 256 walkers instead of 64, so the local walks start from the 64 best measured configs and
+    # the 64 best candidates of the last round (EvolutionarySearch starts from a fifth of its 512 from the
+    # measured best) and, on the same budget, go one to four steps from each instead of five to sixteen.
+    "arco_widestarts": {"settings": {"ppo": PPOSettings(walkers=256)}},
+    # Not an ablation: the random half's candidates compete with the walks' finds for every slot of a batch,
+    # as EvolutionarySearch ranks all it scored (by default they are measured through the next round's elite).
+    "arco_onepool": {"settings": {"global_competes": True}},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -321,6 +328,7 @@ def plot(runs, path):
                "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "arco_fastlearning": "tab:green",
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
                "arco_spacebudget": "crimson", "arco_lategenerations": "indigo",
+               "arco_widestarts": "goldenrod", "arco_onepool": "magenta",
                "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):

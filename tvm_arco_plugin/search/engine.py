@@ -61,6 +61,9 @@ class SearchSettings:
     global_share: float = 0.5
     global_slots: int = 2
     global_horizon: int = 4
+    # True: the global half's finds compete with the local walks' for every slot of a batch (one candidate
+    # group) instead of waiting for global_slots once stalled, or for the next round's elite.
+    global_competes: bool = False
     # The local walks' budget is split into this many generations: the first starts from the best measured
     # configs and the elite, each next one from the best-scored configs the round has reached so far, with
     # the agents' update in between. Default 1: more found slower schedules on MetaSchedule (docs/design.md).
@@ -423,7 +426,7 @@ class ARCOSearch:
                 indexes, scores, entropy = walk(local, int(walk_budget * share))
             found.append((indexes, scores, np.full(len(indexes), group, dtype=np.int64)))
             entropies.append(entropy)
-        if s.global_share > 0 and self.stalled_rounds >= s.stall_rounds:
+        if s.global_share > 0 and not s.global_competes and self.stalled_rounds >= s.stall_rounds:
             self.quota[GLOBAL_GROUP] = s.global_slots
         if self.leader is not None and self.best_measured(1):
             # The best measured config moved to the hardware the agent proposes (its schedule held):
@@ -448,6 +451,8 @@ class ARCOSearch:
                 self.leader_choice[k] = choice
         self.entropy_per_round.append((len(measured), float(np.mean(entropies)) if entropies else 1.0))
         indexes, scores, groups = (np.concatenate(parts) for parts in zip(*found))
+        if s.global_competes:
+            groups[groups == GLOBAL_GROUP] = 0
         elite_set = set(elite.tolist())
         fresh = np.array([int(i) not in elite_set for i in indexes], dtype=bool)
         return indexes[fresh], scores[fresh], groups[fresh]
