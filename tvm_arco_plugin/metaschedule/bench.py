@@ -71,7 +71,7 @@ ARCO_VARIANTS = {
     "arco_batch16": {"max_batch": 16},
     # Not an ablation: 256 walkers instead of 64, so the local walks start from the 64 best measured configs and
     # the 64 best candidates of the last round (EvolutionarySearch starts from a fifth of its 512 from the
-    # measured best) and, on the same budget, go one to four steps from each instead of five to sixteen.
+    # measured best) and, on the same budget, most walkers go one step instead of about five.
     "arco_widestarts": {"settings": {"ppo": PPOSettings(walkers=256)}},
     # Not an ablation: the random half's candidates compete with the walks' finds for every slot of a batch,
     # as EvolutionarySearch ranks all it scored (by default they are measured through the next round's elite).
