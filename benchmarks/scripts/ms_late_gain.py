@@ -4,17 +4,18 @@ half the budget to the budget, and the trials it took to reach the reference's b
     .venv-ms/bin/python benchmarks/scripts/ms_late_gain.py benchmarks/results/ms_bench256_lategen_rocketlake.json \
        --strategies arco,arco_noagents,arco_lategenerations,evolutionary --compare arco_lategenerations:arco
 
-Per strategy: the geometric mean of best-at-budget / best-at-half over its runs; in how many runs its
-recorded best reached the reference's best at the budget (bench.py's ``trials_to_reach``), at which
-trials, and the geometric mean share of the budget with the runs that never reached it counted as 1.0 (a
-lower bound then); and, for runs re-timed (``--retime``), in how many pairs its re-timed best at half the
-budget was at least the reference's at the budget. ``--compare A:B``: run by run, A's gain against B's.
+Per strategy: the geometric mean of best-at-budget / best-at-half over its runs; then, from bench.py's
+``targets`` with the strategy as the challenger: in how many runs its recorded best reached the
+reference's best at the budget, at which trials, and the geometric mean share of the budget with the runs
+that never reached it counted as 1.0 (a lower bound then); and, for runs re-timed (``--retime``), in how
+many pairs its re-timed best at half the budget was at least the reference's at the budget.
+``--compare A:B``: run by run, A's gain against B's.
 """
 import argparse
 import json
 import math
 
-from tvm_arco_plugin.metaschedule.bench import best_at, trials_to_reach
+from tvm_arco_plugin.metaschedule.bench import best_at, targets
 
 
 def geomean(values):
@@ -23,10 +24,6 @@ def geomean(values):
 
 def gain(run, budget):
     return best_at(run, budget) / best_at(run, budget // 2)
-
-
-def retimed_top1(run, trials):
-    return run["retimed"]["gflops"][str(trials)]["top1"]
 
 
 def main(argv=None):
@@ -39,23 +36,25 @@ def main(argv=None):
     parser.add_argument("--compare", action="append", default=[], metavar="A:B")
     args = parser.parse_args(argv)
 
-    runs = {(r["workload"], r["strategy"], r["seed"]): r for r in json.load(open(args.file))["runs"]}
     seeds = None if args.seeds is None else {int(s) for s in args.seeds.split(",")}
-    pairs = sorted((w, s) for w, st, s in runs if st == args.reference and (seeds is None or s in seeds))
+    selected = [r for r in json.load(open(args.file))["runs"] if seeds is None or r["seed"] in seeds]
+    runs = {(r["workload"], r["strategy"], r["seed"]): r for r in selected}
+    pairs = sorted((w, s) for w, st, s in runs if st == args.reference)
     strategies = (args.strategies.split(",") if args.strategies
                   else sorted({st for _, st, _ in runs}))
     half, budget = args.budget // 2, args.budget
     for strategy in strategies:
-        mine = [(runs[(w, strategy, s)], runs[(w, args.reference, s)]) for w, s in pairs]
-        reached = [trials_to_reach(run, best_at(ref, budget)) for run, ref in mine]
-        reached = [n if n is not None and n <= budget else None for n in reached]
-        line = (f"{strategy}: gain {half}->{budget} {geomean([gain(run, budget) for run, _ in mine]):.3f}x; "
-                f"reached {sum(n is not None for n in reached)} of {len(mine)}, trials {sorted(n for n in reached if n)}, "
-                f"geometric mean share (misses as 1.0) {geomean([(n or budget) / budget for n in reached]):.2f}")
-        retimed = [(run, ref) for run, ref in mine if run.get("retimed") and ref.get("retimed")]
-        if retimed:
-            at_half = sum(retimed_top1(run, half) >= retimed_top1(ref, budget) for run, ref in retimed)
-            line += f"; re-timed best at {half} >= {args.reference}'s at {budget} in {at_half} of {len(retimed)}"
+        verdict = targets(selected, challenger=strategy, reference=args.reference, budget=budget)
+        trials = verdict["trials_to_reference_best"]
+        reached = [n for n in trials["trials"] if n is not None]
+        line = (f"{strategy}: gain {half}->{budget} "
+                f"{geomean([gain(runs[(w, strategy, s)], budget) for w, s in pairs]):.3f}x; "
+                f"reached {trials['reached']} of {len(trials['trials'])}, trials {sorted(reached)}, "
+                f"geometric mean share (misses as 1.0) {trials['geomean_share']:.2f}")
+        if "retimed" in verdict:
+            at_half = verdict["retimed"]["half_budget_reaches_reference"]
+            line += (f"; re-timed best at {half} >= {args.reference}'s at {budget} "
+                     f"in {at_half['reached']} of {at_half['pairs']}")
         print(line)
     for pair in args.compare:
         a, b = pair.split(":")
