@@ -9,9 +9,9 @@ best at the budget, as a share of the budget, geometric mean over runs, a run th
 counted as 1.0. Here the challenger is another seed of the same strategy on the same workload, its
 best-so-far curve scaled by each factor: ordered pairs of seeds within a group (seeds run in one
 session, so that the machine's drift between sessions does not enter), every workload. With the factor
-1.0 a pair and its reverse cannot both reach, so about half the pairs miss by construction; the factor
-at which the measure reaches 0.5, and at which no pair misses, says how much faster than the reference
-a strategy's best has to rise for the target to be met on these runs.
+1.0 a pair and its reverse cannot both reach unless their bests are equal, so about half the pairs miss
+by construction; the factor at which the measure reaches 0.5, and at which no pair misses, says how
+much faster than the reference a strategy's best has to rise for the target to be met on these runs.
 """
 import argparse
 import itertools
