@@ -13,9 +13,9 @@ cache (a ``CacheWrite`` in the trace: the design space they come from).
 """
 import argparse
 import json
-import math
 import re
 
+from ms_late_gain import geomean
 from ms_paired import speeds
 
 INSTRUCTION = re.compile(r'[(]"(\w+)", [(]')
@@ -55,7 +55,7 @@ def main(argv=None):
                          + (f" (cache write {cache_writes(run, checkpoint)})" if args.cache_write else ""))
         print(f"{run['workload']} seed {run['seed']} (GFLOP/s recorded / re-timed) " + ", ".join(cells))
     for measure, by_checkpoint in shares.items():
-        means = [f"{c}: {math.exp(sum(map(math.log, v)) / len(v)):.3f}" for c, v in by_checkpoint.items() if v]
+        means = [f"{c}: {geomean(v):.3f}" for c, v in by_checkpoint.items() if v]
         if means:
             print(f"{measure}, share of the best at the budget (geometric mean over {len(runs)} runs): " + ", ".join(means))
 

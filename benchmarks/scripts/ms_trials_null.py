@@ -16,8 +16,8 @@ much faster than the reference a strategy's best has to rise for the target to b
 import argparse
 import itertools
 import json
-import math
 
+from ms_late_gain import geomean
 from tvm_arco_plugin.metaschedule.bench import best_at, trials_to_reach
 
 
@@ -36,7 +36,7 @@ def null_measure(runs, strategy, groups, budget, factor):
                 reached = trials_to_reach(scaled(by_seed[mine], factor), best_at(by_seed[theirs], budget))
                 misses += reached is None
                 shares.append(1.0 if reached is None else reached / budget)
-    return len(shares), misses, math.exp(sum(map(math.log, shares)) / len(shares)) if shares else float("nan")
+    return len(shares), misses, geomean(shares) if shares else float("nan")
 
 
 def main(argv=None):
