@@ -9,7 +9,7 @@ Per strategy: the geometric mean of best-at-budget / best-at-half over its runs;
 reference's best at the budget, at which trials, and the geometric mean share of the budget with the runs
 that never reached it counted as 1.0 (a lower bound then); and, for runs re-timed (``--retime``), in how
 many pairs its re-timed best at half the budget was at least the reference's at the budget.
-``--compare A:B``: run by run, A's gain against B's.
+``--compare A:B``: run by run, A's gain against B's. ``--per-run``: each run's trials, by workload and seed.
 """
 import argparse
 import json
@@ -34,6 +34,7 @@ def main(argv=None):
     parser.add_argument("--seeds", help="comma-separated; default every seed the reference ran")
     parser.add_argument("--budget", type=int, default=256)
     parser.add_argument("--compare", action="append", default=[], metavar="A:B")
+    parser.add_argument("--per-run", action="store_true", help="also each run's trials, by workload and seed")
     args = parser.parse_args(argv)
 
     seeds = None if args.seeds is None else {int(s) for s in args.seeds.split(",")}
@@ -56,6 +57,8 @@ def main(argv=None):
             line += (f"; re-timed best at {half} >= {args.reference}'s at {budget} "
                      f"in {at_half['reached']} of {at_half['pairs']}")
         print(line)
+        if args.per_run:
+            print("  " + ", ".join(f"{w} seed {s}: {n or 'never'}" for (w, s), n in zip(verdict["pairs"], trials["trials"])))
     for pair in args.compare:
         a, b = pair.split(":")
         ratios = [gain(runs[(w, a, s)], budget) / gain(runs[(w, b, s)], budget) for w, s in pairs]

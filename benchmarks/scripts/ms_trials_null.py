@@ -33,7 +33,8 @@ def null_measure(runs, strategy, groups, budget, factor):
                    and len(r["best_gflops_curve"]) >= budget}
         for group in groups:
             for mine, theirs in itertools.permutations([s for s in group if s in by_seed], 2):
-                reached = trials_to_reach(scaled(by_seed[mine], factor), best_at(by_seed[theirs], budget))
+                reached = trials_to_reach(scaled(by_seed[mine], factor), best_at(by_seed[theirs], budget),
+                                          within=budget)
                 misses += reached is None
                 shares.append(1.0 if reached is None else reached / budget)
     return len(shares), misses, geomean(shares) if shares else float("nan")

@@ -46,6 +46,15 @@ def test_targets_are_met_only_when_every_run_reaches_the_reference_in_half_the_t
     assert targets(variant, challenger="arco_lategenerations", budget=budget, early=4)["trials_to_reference_best"] == reach
 
 
+def test_targets_at_a_budget_below_the_runs_length_count_a_later_reach_as_a_miss():
+    """Runs of 16 trials judged at 8 (e.g. 1024-trial runs read at 256): reaching the reference's best at 8
+    only after trial 8 is a miss, not a share above 1."""
+    runs = [_run("arco", "a", 0, [1] * 10 + [5] * 6, 1.0), _run("evolutionary", "a", 0, [1] * 7 + [5] * 9, 1.0)]
+    reach = targets(runs, budget=8, early=4)["trials_to_reference_best"]
+    assert reach["trials"] == [None] and reach["reached"] == 0 and reach["geomean_share"] == 1.0
+    assert targets(runs, budget=16, early=4)["trials_to_reference_best"]["trials"] == [11]
+
+
 def test_a_results_file_of_another_cpu_is_refused_before_any_run_and_left_as_it_was(tmp_path, capsys):
     path = tmp_path / "ms_bench.json"
     text = json.dumps({"cpu": "not-" + host_cpu(), "runs": [_run("arco", "matmul_512", 0, [1.0], 1.0)]})

@@ -211,8 +211,10 @@ def best_at(run, trials):
     return curve[-1] if curve else 0.0
 
 
-def trials_to_reach(run, target):
-    return next((i + 1 for i, v in enumerate(run["best_gflops_curve"]) if v >= target), None)
+def trials_to_reach(run, target, within):
+    """Trials until the run's best reaches ``target``, None if not within the first ``within`` (a run longer
+    than the budget it is judged at must not count a later reach)."""
+    return next((i + 1 for i, v in enumerate(run["best_gflops_curve"][:within]) if v >= target), None)
 
 
 def summarise(runs, budgets=(64, 128, 256), reference="evolutionary", challenger="arco"):
@@ -239,7 +241,7 @@ def summarise(runs, budgets=(64, 128, 256), reference="evolutionary", challenger
         for arco in (r for r in mine if r["strategy"] == challenger):
             ref = [r for r in mine if r["strategy"] == reference and r["seed"] == arco["seed"]]
             if ref:
-                reached = trials_to_reach(arco, best_at(ref[0], top))
+                reached = trials_to_reach(arco, best_at(ref[0], top), within=top)
                 ratios.append((arco["seed"], None if reached is None else reached / top))
         row["%s_trials_to_reference_best_at_%d" % (challenger, top)] = ratios
         out[name] = row
@@ -261,7 +263,7 @@ def targets(runs, challenger="arco", reference="evolutionary", budget=256, early
             pairs.append((mine, ref[0]))
     if not pairs:
         return {}
-    reach = [trials_to_reach(m, best_at(r, budget)) for m, r in pairs]
+    reach = [trials_to_reach(m, best_at(r, budget), within=budget) for m, r in pairs]
     geomean = float(np.exp(np.mean(np.log([1.0 if n is None else n / budget for n in reach]))))
     early_rows, time_rows = {}, {}
     for name in sorted({m["workload"] for m, _ in pairs}):
