@@ -43,6 +43,9 @@ def test_a_live_benchmark_retimes_its_kept_schedules_once(tmp_path, capsys):
             "--per-iter", "3", "--retime", "2", "--keep-top", "2", "--out", str(path)]
     assert main(args) == 0
     run, = json.loads(path.read_text())["runs"]
+    # replay-trace measures replays of the design spaces: each trial's is recorded
+    assert len(run["design_space_per_trial"]) == 6
+    assert all(0 <= space < len(run["design_spaces"]) for space in run["design_space_per_trial"])
     kept, retimed = run["kept"], run["retimed"]
     assert set(kept["chosen"]) == set(retimed["gflops"]) == {"3", "6"}
     curve = run["best_gflops_curve"]

@@ -3,8 +3,9 @@ import itertools
 import numpy as np
 import pytest
 
-from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, factor_features, factor_moves,
-                                               innermost_first_probabilities,
+from tvm_arco_plugin.metaschedule.space import (CATEGORICAL, PERFECT_TILE, TraceSpace, design_space_labels,
+                                               design_space_of, factor_features, factor_moves,
+                                               innermost_first_probabilities, structure_of,
                                                is_sampling, metaschedule_tile_draws, perfect_tilings)
 from tvm_arco_plugin.metaschedule.workloads import workload
 from tvm_arco_plugin.search.knobs import MAPPING, SCHEDULING
@@ -115,6 +116,22 @@ def test_design_space_trace_maps_to_a_config_whose_replay_has_its_decisions(matm
         theirs = [replayed.trace.decisions[i] for i in replayed.trace.insts if is_sampling(i)]
         assert [list(map(int, d)) if not isinstance(d, int) and hasattr(d, "__len__") else int(d) for d in ours] == \
                [list(map(int, d)) if not isinstance(d, int) and hasattr(d, "__len__") else int(d) for d in theirs]
+
+
+def test_a_trace_maps_to_its_own_design_space_only(matmul_128):
+    """The matmul's two spaces with an output cache write have the same sampling instructions and differ in
+    the loop the write is computed at: a record of one is not a config of the other."""
+    spaces, design_spaces = spaces_of(matmul_128)
+    kinds = [tuple(space.kinds) for space in spaces]
+    assert len(spaces) == 3 and len(set(kinds)) < len(kinds)  # what makes the sampling kinds alone ambiguous
+    structures = [structure_of(design.trace) for design in design_spaces]
+    labels = design_space_labels(structures)
+    assert sum("cache_write" in label for label in labels) == 2 and len(set(labels)) == 3
+    for space_id, (space, design) in enumerate(zip(spaces, design_spaces)):
+        replayed = space.schedule(space.index_of(design.trace))
+        for trace in (design.trace, replayed.trace, replayed.trace.simplified(remove_postproc=False)):
+            assert design_space_of(trace, structures) == space_id
+            assert [other.index_of(trace) is not None for other in spaces] == [s == space_id for s in range(3)]
 
 
 def test_random_configs_round_trip_through_replay(matmul_128):

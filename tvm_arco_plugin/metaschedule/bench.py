@@ -27,6 +27,7 @@ import numpy as np
 from ..search.marl import PPOSettings
 from ..target import host_cpu  # runs of two CPUs are not comparable, so one results file holds one
 from ._tvm import require_metaschedule
+from .space import design_space_labels, design_space_of, structure_of
 from .workloads import WORKLOADS, default_target, workload
 
 # The agents learning faster: 10 PPO epochs at learning rate 3e-3 per round instead of 4 at 1e-3 (the default
@@ -76,6 +77,9 @@ ARCO_VARIANTS = {
     # Not an ablation: the random half's candidates compete with the walks' finds for every slot of a batch,
     # as EvolutionarySearch ranks all it scored (by default they are measured through the next round's elite).
     "arco_onepool": {"settings": {"global_competes": True}},
+    # Not an ablation: half of every batch split evenly over the design spaces (a quarter by default), the rest
+    # by predicted score, so that the spaces the model rates lower keep being measured late in a run.
+    "arco_spaceshare50": {"min_space_share": 0.5},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -156,7 +160,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         cost_model = cost_model_from_databases(prior, default_target(), exclude=[mod], seed=seed)
     flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
     arco = arco_variant(strategy_name, seed)
-    seconds, traces = [], ([] if keep_top else None)
+    seconds, traces = [], []
     callbacks = ms.measure_callback.MeasureCallback.create("default") + [_recorder(ms, seconds, traces)]
     tic = time.time()
     if simulate:  # run times answered by a model of this workload's records (simulate.py), nothing built
@@ -181,6 +185,9 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
         if sec is not None:
             best = max(best, flops / sec / 1e9)
         curve.append(best)
+    structures = [structure_of(space.trace) for space in ms.TuneContext(
+        mod=mod, target=default_target(), space_generator="post-order-apply", task_name="main",
+        rand_state=seed).generate_design_space()]
     kept = None
     if keep_top:
         from .retime import checkpoints_for, kept_schedules
@@ -203,6 +210,10 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                                                    "round_budget": arco.round_budget,
                                                    "max_batch": arco.max_batch},
         "kept": kept,
+        # The design space (an index into design_spaces) each measured config is a replay of, in measurement
+        # order; -1 for a trace of none (EvolutionarySearch's MutateParallel changes an annotation).
+        "design_spaces": design_space_labels(structures),
+        "design_space_per_trial": [-1 if i is None else i for i in (design_space_of(t, structures) for t in traces)],
     }
 
 
@@ -330,7 +341,7 @@ def plot(runs, path):
                "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "arco_fastlearning": "tab:green",
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
                "arco_spacebudget": "crimson", "arco_lategenerations": "indigo",
-               "arco_widestarts": "goldenrod", "arco_onepool": "magenta",
+               "arco_widestarts": "goldenrod", "arco_onepool": "magenta", "arco_spaceshare50": "sienna",
                "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):

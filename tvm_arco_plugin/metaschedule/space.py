@@ -14,6 +14,7 @@ A knob vector is replayed with ``Trace.apply_to_schedule`` and a decision provid
 the task's postprocessors; a replay or postprocessor failure makes the config invalid.
 """
 import itertools
+import re
 import threading
 
 import numpy as np
@@ -27,8 +28,39 @@ PERFECT_TILE, CATEGORICAL = "SamplePerfectTile", "SampleCategorical"
 _AGENT_OF_KIND = {PERFECT_TILE: MAPPING}
 
 
+_DECISION = re.compile(r", decision=(\[[^\]]*\]|[^,)]*)")
+
+
 def is_sampling(inst):
     return inst.kind.name.startswith("Sample")
+
+
+def structure_of(trace):
+    """A trace's instructions as Python lines, without sampling decisions, postprocessing or instructions
+    whose results are unused (EvolutionarySearch measures simplified traces). Two design spaces of one task
+    can have the same sampling instructions and differ elsewhere (the conv2d and matmul spaces with an
+    output cache write differ in the loop it is computed at), so this, not the sampling instructions,
+    tells which design space a trace comes from."""
+    lines = trace.simplified(remove_postproc=True).as_python(remove_postproc=True)
+    return tuple(_DECISION.sub("", line) for line in lines)
+
+
+def design_space_of(trace, structures):
+    """The index of the design space (``structures``: each one's ``structure_of``) ``trace`` is a replay
+    of, or None. A trace whose postprocessing is not marked (one read back from JSON) keeps its
+    postprocessors' instructions after the design space's, so a design space matches as a prefix; the
+    longest match wins."""
+    mine = structure_of(trace)
+    matches = [(len(s), i) for i, s in enumerate(structures) if mine[:len(s)] == s]
+    return max(matches)[1] if matches else None
+
+
+def design_space_labels(structures):
+    """A short label per design space: its instructions that not every design space has, "; "-joined
+    (e.g. the output's cache write and the loop it is computed at), or "(none of its own)"."""
+    common = set.intersection(*(set(s) for s in structures)) if structures else set()
+    return ["; ".join(line.split(" = ")[-1].removeprefix("sch.") for line in s if line not in common)
+            or "(none of its own)" for s in structures]
 
 
 def perfect_tilings(extent, n, max_innermost_factor):
@@ -150,6 +182,7 @@ class TraceSpace:
         self._thread_copies = threading.local()
         self._save_json, self._load_json = tvm.ir.save_json, tvm.ir.load_json
         self.trace = design_space.trace
+        self.structure = structure_of(self.trace)
         self.postprocs = list(postprocs)
         self.space_id = space_id
         self.seed = seed
@@ -272,6 +305,8 @@ class TraceSpace:
 
     def index_of(self, trace):
         """The config index of a trace with this space's instructions (e.g. a database record), or None."""
+        if structure_of(trace)[:len(self.structure)] != self.structure:
+            return None
         decided = [(inst.kind.name, _as_key(trace.decisions.get(inst))) for inst in trace.insts if is_sampling(inst)]
         if [kind for kind, _ in decided] != self.kinds:
             return None
