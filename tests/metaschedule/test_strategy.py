@@ -121,6 +121,23 @@ def test_the_round_budget_follows_the_spaces_share_of_the_last_batch(matmul_128)
         ARCOSearchStrategy(space_budget="largest")
 
 
+def test_space_picks_by_measured_split_the_batch_by_the_spaces_share_of_the_fastest_measured(matmul_128):
+    proposed, strategy = drive(matmul_128, seed=0, trials=48, space_picks="by_measured", measured_top=8)
+    sizes = np.cumsum([0] + [len(batch) for batch in proposed])
+    measured = strategy.stats.measured
+    before = sorted(((1.0 / sec, space_id) for _, space_id, _, sec in measured[:sizes[-2]] if sec), reverse=True)
+    top = np.bincount([space_id for _, space_id in before[:8]], minlength=3)
+    n = len(proposed[-1])
+    slots = n - 3 * (int(n * 0.25) // 3)
+    shares = slots * top / top.sum()
+    quota = np.floor(shares).astype(int)
+    quota[np.argsort(-(shares - quota), kind="stable")[: slots - quota.sum()]] += 1
+    last = np.bincount([space_id for _, space_id, _, _ in measured[sizes[-2]:]], minlength=3)
+    assert list(last) == list(quota + int(n * 0.25) // 3) and top.max() < 8  # more than one space among the top
+    with pytest.raises(ValueError, match="space_picks"):
+        ARCOSearchStrategy(space_picks="by_luck")
+
+
 def test_a_round_scores_candidates_in_proportion_to_its_batch_with_round_budget_by_batch(matmul_128):
     budgets = []  # per batch, each space's budget for the round that proposed it
 

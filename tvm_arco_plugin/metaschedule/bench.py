@@ -80,6 +80,10 @@ ARCO_VARIANTS = {
     # Not an ablation: half of every batch split evenly over the design spaces (a quarter by default), the rest
     # by predicted score, so that the spaces the model rates lower keep being measured late in a run.
     "arco_spaceshare50": {"min_space_share": 0.5},
+    # Not an ablation: the batch beyond the guaranteed quarter split over the design spaces by their share of the
+    # task's 16 fastest measured configs (EvolutionarySearch's population grows from the measured best), not
+    # by predicted score across spaces.
+    "arco_spacebymeasured": {"space_picks": "by_measured"},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -208,7 +212,9 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                                                    "space_budget": arco.space_budget,
                                                    "late_generations": arco.late_generations,
                                                    "round_budget": arco.round_budget,
-                                                   "max_batch": arco.max_batch},
+                                                   "max_batch": arco.max_batch, "space_picks": arco.space_picks,
+                                                   "measured_top": arco.measured_top,
+                                                   "min_space_share": arco.min_space_share},
         "kept": kept,
         # The design space (an index into design_spaces) each measured config is a replay of, in measurement
         # order; -1 for a trace of none (EvolutionarySearch's MutateParallel changes an annotation).
@@ -342,6 +348,7 @@ def plot(runs, path):
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
                "arco_spacebudget": "crimson", "arco_lategenerations": "indigo",
                "arco_widestarts": "goldenrod", "arco_onepool": "magenta", "arco_spaceshare50": "sienna",
+               "arco_spacebymeasured": "olivedrab",
                "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):

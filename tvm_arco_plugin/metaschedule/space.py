@@ -29,6 +29,7 @@ _AGENT_OF_KIND = {PERFECT_TILE: MAPPING}
 
 
 _DECISION = re.compile(r", decision=(\[[^\]]*\]|[^,)]*)")
+_VARIABLE = re.compile(r"\b[blv]\d+\b")  # a trace's blocks, loops and sampled values as Python names
 
 
 def is_sampling(inst):
@@ -56,10 +57,15 @@ def design_space_of(trace, structures):
 
 
 def design_space_labels(structures):
-    """A short label per design space: its instructions that not every design space has, "; "-joined
-    (e.g. the output's cache write and the loop it is computed at), or "(none of its own)"."""
-    common = set.intersection(*(set(s) for s in structures)) if structures else set()
-    return ["; ".join(line.split(" = ")[-1].removeprefix("sch.") for line in s if line not in common)
+    """A short label per design space (``structures``: each one's ``structure_of``, or a label's lines): its
+    lines that not every design space has, even with variables renamed (the variables' numbers shift after
+    an extra instruction), "; "-joined; "(none of its own)" if it has none (e.g. the output's cache write
+    and the loop it is computed at for one space, nothing for the space without)."""
+    def renamed(line):
+        return _VARIABLE.sub("_", line)
+
+    common = set.intersection(*({renamed(line) for line in s} for s in structures)) if structures else set()
+    return ["; ".join(line.split(" = ")[-1].removeprefix("sch.") for line in s if renamed(line) not in common)
             or "(none of its own)" for s in structures]
 
 

@@ -158,12 +158,22 @@ class ARCOSearchStrategy(PySearchStrategy):
     late_generations_after: int
         Results of the task (measured or resumed) from which ``late_generations`` apply; 100 is when
         MetaSchedule's ``XGBModel`` ends its warm-up.
+    space_picks: str
+        How the batch beyond ``min_space_share`` is split over the design spaces: ``"by_score"`` (the default)
+        the proposals with the best predicted scores across spaces, or ``"by_measured"`` in proportion to
+        each space's configs among the task's ``measured_top`` fastest measured so far (each space's own
+        proposals in its engine's order), as EvolutionarySearch's population grows from the measured best.
+    measured_top: int
+        The fastest measured configs ``space_picks="by_measured"`` counts.
     """
 
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
                  tile_moves="set", tile_observation="index", space_budget="even", late_generations=None,
-                 late_generations_after=100, round_budget="by_batch", max_batch=None):
+                 late_generations_after=100, round_budget="by_batch", max_batch=None, space_picks="by_score",
+                 measured_top=16):
+        if space_picks not in ("by_score", "by_measured"):
+            raise ValueError(f"space_picks must be 'by_score' or 'by_measured', not {space_picks!r}")
         if space_budget not in ("even", "by_picks"):
             raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
         if round_budget not in ("fixed", "by_batch"):
@@ -175,6 +185,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.seed = seed
         self.space_budget = space_budget
         self.round_budget = round_budget
+        self.space_picks = space_picks
+        self.measured_top = measured_top
         self.late_generations = late_generations
         self.late_generations_after = late_generations_after
         self.tilings = tilings
@@ -388,11 +400,36 @@ class ARCOSearchStrategy(PySearchStrategy):
                     batch.append((space_id,) + offer[round_robin])
                 elif round_robin < len(offer) and round_robin >= guaranteed:
                     rest.append((space_id,) + offer[round_robin])
-        scores = [self.spaces[s].scores.get(i, 0.0) for s, i, _ in rest]
-        for position in np.argsort(-np.asarray(scores), kind="stable")[: n - len(batch)]:
-            batch.append(rest[int(position)])
+        if learnt and self.space_picks == "by_measured":
+            batch += self._by_measured_share(rest, n - len(batch))
+        else:
+            batch += self._best_scored(rest, n - len(batch))
         self.last_batch_spaces = [space_id for space_id, _, _ in batch]
         return batch
+
+    def _best_scored(self, proposals, k):
+        """The ``k`` of ``proposals`` (space id, index, schedule) with the best predicted scores, best first."""
+        scores = [self.spaces[s].scores.get(i, 0.0) for s, i, _ in proposals]
+        return [proposals[int(position)] for position in np.argsort(-np.asarray(scores), kind="stable")[:k]]
+
+    def _by_measured_share(self, rest, slots):
+        """``slots`` of ``rest`` (proposals beyond the guaranteed share, each space's in its engine's order), in
+        proportion to each space's configs among the task's ``measured_top`` fastest measured; slots a space
+        has too few proposals for go to the best-scored of the others. By score while nothing has worked."""
+        measured = [(value, space_id) for space_id, space in enumerate(self.spaces)
+                    for value in space.engine.measured.values() if value > 0]
+        if not measured:
+            return self._best_scored(rest, slots)
+        top = np.bincount([space_id for _, space_id in sorted(measured, reverse=True)[: self.measured_top]],
+                          minlength=len(self.spaces))
+        shares = slots * top / top.sum()
+        quota = np.floor(shares).astype(int)
+        for space_id in np.argsort(-(shares - quota), kind="stable")[: slots - quota.sum()]:
+            quota[space_id] += 1
+        offers = [[p for p in rest if p[0] == space_id] for space_id in range(len(self.spaces))]
+        chosen = [p for space_id, offer in enumerate(offers) for p in offer[: quota[space_id]]]
+        spare = [p for space_id, offer in enumerate(offers) for p in offer[quota[space_id]:]]
+        return chosen + self._best_scored(spare, slots - len(chosen))
 
     def _split_budget(self, n):
         """Each engine's budget for the round that proposes a batch of ``n``: the round's candidates
