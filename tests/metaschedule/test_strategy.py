@@ -136,6 +136,8 @@ def test_space_picks_by_measured_split_the_batch_by_the_spaces_share_of_the_fast
     assert list(last) == list(quota + int(n * 0.25) // 3) and top.max() < 8  # more than one space among the top
     with pytest.raises(ValueError, match="space_picks"):
         ARCOSearchStrategy(space_picks="by_luck")
+    with pytest.raises(ValueError, match="measured_top"):
+        ARCOSearchStrategy(space_picks="by_measured", measured_top=0)
 
 
 def test_a_round_scores_candidates_in_proportion_to_its_batch_with_round_budget_by_batch(matmul_128):

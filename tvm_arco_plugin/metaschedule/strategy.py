@@ -174,6 +174,8 @@ class ARCOSearchStrategy(PySearchStrategy):
                  measured_top=16):
         if space_picks not in ("by_score", "by_measured"):
             raise ValueError(f"space_picks must be 'by_score' or 'by_measured', not {space_picks!r}")
+        if measured_top < 1:
+            raise ValueError(f"measured_top must be at least 1, not {measured_top}")
         if space_budget not in ("even", "by_picks"):
             raise ValueError(f"space_budget must be 'even' or 'by_picks', not {space_budget!r}")
         if round_budget not in ("fixed", "by_batch"):
