@@ -11,26 +11,23 @@ holding the run's best at the budget: how much the late search stayed where the 
 import argparse
 import json
 
+from tvm_arco_plugin.metaschedule.bench import best_at, trials_to_reach
 from tvm_arco_plugin.metaschedule.space import design_space_labels
 
 
-def best_trial(run, checkpoint):
-    """Index of the trial whose result is the run's best after ``checkpoint`` trials (None: nothing worked)."""
-    curve = run["best_gflops_curve"][:checkpoint]
-    if not curve or curve[-1] <= 0:
+def best_space(run, checkpoint):
+    """The design space of the run's best after ``checkpoint`` trials (None: nothing worked)."""
+    if best_at(run, checkpoint) <= 0:
         return None
-    return next(i for i, v in enumerate(curve) if v == curve[-1])
+    return run["design_space_per_trial"][trials_to_reach(run, best_at(run, checkpoint), within=checkpoint) - 1]
 
 
-def window_counts(run, windows):
-    """Per window (trials after the previous bound up to this one), configs measured in each design space;
-    the last column counts configs of no design space (-1)."""
-    spaces, counts, start = run["design_space_per_trial"], [], 0
-    for end in windows:
-        part = spaces[start:end]
-        counts.append([part.count(i) for i in range(len(run["design_spaces"]))] + [part.count(-1)])
-        start = end
-    return counts
+def window_counts(run, bounds):
+    """Per window (``bounds``: (start, end) trials), configs measured in each design space; the last column
+    counts configs of no design space (-1)."""
+    spaces = run["design_space_per_trial"]
+    return [[spaces[start:end].count(i) for i in list(range(len(run["design_spaces"]))) + [-1]]
+            for start, end in bounds]
 
 
 def main(argv=None):
@@ -41,30 +38,24 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     windows = [int(w) for w in args.windows.split(",")]
+    bounds = list(zip([0] + windows, windows))
     runs = [r for r in json.load(open(args.file))["runs"] if "design_space_per_trial" in r]
     strategies = args.strategies.split(",") if args.strategies else sorted({r["strategy"] for r in runs})
+    runs = [r for r in runs if r["strategy"] in strategies]
     shown = set()
     late_share = {s: [] for s in strategies}
-    for run in sorted(runs, key=lambda r: (r["workload"], r["seed"], strategies.index(r["strategy"])
-                                            if r["strategy"] in strategies else -1)):
-        if run["strategy"] not in strategies:
-            continue
+    for run in sorted(runs, key=lambda r: (r["workload"], r["seed"], strategies.index(r["strategy"]))):
         if run["workload"] not in shown:
             shown.add(run["workload"])
             labels = design_space_labels([label.split("; ") for label in run["design_spaces"]])
             print(f"{run['workload']}: design spaces " + ", ".join(f"s{i}: {label}" for i, label in enumerate(labels)))
-        counts = window_counts(run, windows)
-        bests = {w: best_trial(run, w) for w in windows}
-        space_of = {w: None if t is None else run["design_space_per_trial"][t] for w, t in bests.items()}
+        counts = window_counts(run, bounds)
+        space_of = {w: best_space(run, w) for w in windows}
         final = space_of[windows[-1]]
         if final is not None and final >= 0 and sum(counts[-1]):
             late_share[run["strategy"]].append(counts[-1][final] / sum(counts[-1]))
-        cells = []
-        start = 0
-        for end, row in zip(windows, counts):
-            extra = f" +{row[-1]} of none" if row[-1] else ""
-            cells.append(f"{start + 1}-{end}: " + "/".join(map(str, row[:-1])) + extra)
-            start = end
+        cells = [f"{start + 1}-{end}: " + "/".join(map(str, row[:-1])) + (f" +{row[-1]} of none" if row[-1] else "")
+                 for (start, end), row in zip(bounds, counts)]
         print(f"  {run['strategy']:<18} seed {run['seed']}: best in " +
               ", ".join(f"@{w} s{s}" for w, s in space_of.items()) + "; measured per space " + ", ".join(cells))
     for strategy, shares in late_share.items():
