@@ -309,9 +309,10 @@ class TraceSpace:
             return None
         return sch
 
-    def index_of(self, trace):
-        """The config index of a trace with this space's instructions (e.g. a database record), or None."""
-        if structure_of(trace)[:len(self.structure)] != self.structure:
+    def index_of(self, trace, structure=None):
+        """The config index of a trace with this space's instructions (e.g. a database record), or None.
+        ``structure``: the trace's ``structure_of``, when the caller has it (it is the costly part)."""
+        if (structure_of(trace) if structure is None else structure)[:len(self.structure)] != self.structure:
             return None
         decided = [(inst.kind.name, _as_key(trace.decisions.get(inst))) for inst in trace.insts if is_sampling(inst)]
         if [kind for kind, _ in decided] != self.kinds:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..search.engine import ARCOSearch, SearchSettings, ValidityMask
 from ._tvm import require_metaschedule
-from .space import TraceSpace
+from .space import TraceSpace, structure_of
 
 tvm, ms = require_metaschedule()
 from tvm.ir.utils import derived_object  # noqa: E402  (after the clear-message import check)
@@ -323,8 +323,9 @@ class ARCOSearchStrategy(PySearchStrategy):
         workload = self.database.commit_workload(self.context.mod)
         keys, secs, candidates, results = [], [], [], []
         for record in self.database.get_top_k(workload, max(len(self.database), 1)):
+            structure = structure_of(record.trace)  # once per record, not once per design space
             for space in self.spaces:
-                index = space.space.index_of(record.trace)
+                index = space.space.index_of(record.trace, structure)
                 if index is not None:
                     sec = run_seconds(record)
                     keys.append((space.space.space_id, index))
