@@ -134,6 +134,18 @@ def test_a_trace_maps_to_its_own_design_space_only(matmul_128):
             assert [other.index_of(trace) is not None for other in spaces] == [s == space_id for s in range(3)]
 
 
+def test_the_longest_matching_design_space_wins(matmul_128):
+    """If one design space's instructions were a prefix of another's, a replay of the longer one matches
+    both; it is the longer one's (resuming from a database relies on this, as the benchmark's labels do)."""
+    _, design_spaces = spaces_of(matmul_128)
+    longer = structure_of(design_spaces[0].trace)
+    prefix = longer[: len(longer) // 2]
+    assert design_space_of(design_spaces[0].trace, [prefix, longer]) == 1
+    assert design_space_of(design_spaces[0].trace, [longer, prefix]) == 0
+    assert design_space_of(None, [prefix, longer], structure=prefix) == 0
+    assert design_space_of(None, [longer], structure=prefix) is None
+
+
 def test_random_configs_round_trip_through_replay(matmul_128):
     spaces, _ = spaces_of(matmul_128)
     space = spaces[0]

@@ -32,8 +32,9 @@ def pretend_seconds(candidate):
 
 
 def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2,
-          cost_model=None, on_results=None, settings=None, cloned=False, **options):
-    """``cloned``: drive the strategy's clone through its FFI methods, as ``tune_tir`` does."""
+          cost_model=None, on_results=None, settings=None, cloned=False, on_candidates=None, **options):
+    """``cloned``: drive the strategy's clone through its FFI methods, as ``tune_tir`` does;
+    ``on_candidates(strategy, candidates)`` sees each batch before it is measured."""
     context = tune_context(mod, num_threads=num_threads)
     strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch, settings=settings,
                                   **options)
@@ -48,6 +49,8 @@ def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batc
             break
         assert len(candidates) > 0
         proposed.append([str(c.sch.trace) for c in candidates])
+        if on_candidates is not None:
+            on_candidates(strategy, candidates)
         results = [ms.runner.RunnerResult(None, "pretend build failure") if failing(c)
                    else ms.runner.RunnerResult([pretend_seconds(c)], None) for c in candidates]
         strategy.notify_runner_results(candidates, results)
@@ -138,6 +141,27 @@ def test_space_picks_by_measured_split_the_batch_by_the_spaces_share_of_the_fast
         ARCOSearchStrategy(space_picks="by_luck")
     with pytest.raises(ValueError, match="measured_top"):
         ARCOSearchStrategy(space_picks="by_measured", measured_top=0)
+
+
+def test_random_share_measures_configs_the_model_never_scored(matmul_128):
+    """The model's picks come from the candidates its round scored; the random share does not."""
+    scored = []  # per batch once a model has learnt, before it is measured: was each config scored?
+
+    def on_candidates(strategy, candidates):
+        if strategy.trials >= 16:
+            scored.append([index in strategy.spaces[space_id].scores for space_id, index, _ in strategy.pending])
+
+    proposed, strategy = drive(matmul_128, seed=0, trials=64, random_share=0.25, on_candidates=on_candidates)
+    again, _ = drive(matmul_128, seed=0, trials=64, random_share=0.25)
+    assert proposed == again
+    assert scored == [[True] * 12 + [False] * 4] * 3
+    measured = [(space_id, index) for _, space_id, index, _ in strategy.stats.measured]
+    assert len(set(measured)) == len(measured) == 64
+    scored.clear()
+    drive(matmul_128, seed=0, trials=64, on_candidates=on_candidates)
+    assert scored == [[True] * 16] * 3
+    with pytest.raises(ValueError, match="random_share"):
+        ARCOSearchStrategy(random_share=1.0)
 
 
 def test_a_round_scores_candidates_in_proportion_to_its_batch_with_round_budget_by_batch(matmul_128):

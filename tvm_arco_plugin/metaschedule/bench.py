@@ -84,6 +84,12 @@ ARCO_VARIANTS = {
     # task's 16 fastest measured configs (EvolutionarySearch's population grows from the measured best), not
     # by predicted score across spaces.
     "arco_spacebymeasured": {"space_picks": "by_measured"},
+    # Not an ablation: the same, counting only the fastest measured config, so the batch beyond the quarter
+    # follows the design space of the task's best so far.
+    "arco_spacebybest": {"space_picks": "by_measured", "measured_top": 1},
+    # Not an ablation: 3 of every 64 trials (once a model has learnt) on random configs, as EvolutionarySearch's
+    # eps_greedy of 0.05 spends them; the model's picks alone never measure a config it rates low.
+    "arco_epsgreedy": {"random_share": 0.05},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -214,6 +220,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                                                    "round_budget": arco.round_budget,
                                                    "max_batch": arco.max_batch, "space_picks": arco.space_picks,
                                                    "measured_top": arco.measured_top,
+                                                   "random_share": arco.random_share,
                                                    "min_space_share": arco.min_space_share},
         "kept": kept,
         # The design space (an index into design_spaces) each measured config is a replay of, in measurement
@@ -348,7 +355,8 @@ def plot(runs, path):
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
                "arco_spacebudget": "crimson", "arco_lategenerations": "indigo",
                "arco_widestarts": "goldenrod", "arco_onepool": "magenta", "arco_spaceshare50": "sienna",
-               "arco_spacebymeasured": "olivedrab",
+               "arco_spacebymeasured": "olivedrab", "arco_epsgreedy": "teal",
+               "arco_spacebybest": "darkkhaki",
                "evolutionary": "tab:blue", "replay-trace": "tab:gray"}
     for ax, name in zip(axes[0], names):
         for r in (r for r in runs if r["workload"] == name):

@@ -46,12 +46,12 @@ def structure_of(trace):
     return tuple(_DECISION.sub("", line) for line in lines)
 
 
-def design_space_of(trace, structures):
+def design_space_of(trace, structures, structure=None):
     """The index of the design space (``structures``: each one's ``structure_of``) ``trace`` is a replay
     of, or None. A trace whose postprocessing is not marked (one read back from JSON) keeps its
     postprocessors' instructions after the design space's, so a design space matches as a prefix; the
-    longest match wins."""
-    mine = structure_of(trace)
+    longest match wins. ``structure``: the trace's ``structure_of``, when the caller has it."""
+    mine = structure_of(trace) if structure is None else structure
     matches = [(len(s), i) for i, s in enumerate(structures) if mine[:len(s)] == s]
     return max(matches)[1] if matches else None
 

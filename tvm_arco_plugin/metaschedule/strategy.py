@@ -22,7 +22,7 @@ import numpy as np
 
 from ..search.engine import ARCOSearch, SearchSettings, ValidityMask
 from ._tvm import require_metaschedule
-from .space import TraceSpace, structure_of
+from .space import TraceSpace, design_space_of, structure_of
 
 tvm, ms = require_metaschedule()
 from tvm.ir.utils import derived_object  # noqa: E402  (after the clear-message import check)
@@ -165,13 +165,19 @@ class ARCOSearchStrategy(PySearchStrategy):
         proposals in its engine's order), as EvolutionarySearch's population grows from the measured best.
     measured_top: int
         The fastest measured configs ``space_picks="by_measured"`` counts.
+    random_share: float
+        Share of every batch, once a model has learnt, given to random configs (a design space drawn at
+        random, then a config of it), whatever the model predicts for them: EvolutionarySearch's
+        ``eps_greedy`` (0.05 there; ``int(batch x share)`` slots, so 3 of 64 and none of 16). 0 by default.
     """
 
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
                  tile_moves="set", tile_observation="index", space_budget="even", late_generations=None,
                  late_generations_after=100, round_budget="by_batch", max_batch=None, space_picks="by_score",
-                 measured_top=16):
+                 measured_top=16, random_share=0.0):
+        if not 0.0 <= random_share < 1.0:
+            raise ValueError(f"random_share must be at least 0 and below 1, not {random_share}")
         if space_picks not in ("by_score", "by_measured"):
             raise ValueError(f"space_picks must be 'by_score' or 'by_measured', not {space_picks!r}")
         if measured_top < 1:
@@ -189,6 +195,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.round_budget = round_budget
         self.space_picks = space_picks
         self.measured_top = measured_top
+        self.random_share = random_share
         self.late_generations = late_generations
         self.late_generations_after = late_generations_after
         self.tilings = tilings
@@ -217,6 +224,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.database, self.cost_model = database, cost_model
         self._task_model_ready = False
         self.early_model = seeded_xgb_model(self.seed)
+        self.rng = np.random.default_rng([self.seed, 1])  # the random share's design spaces
         self.trials = 0
         self.failed_batches = 0
         self.first_error = None
@@ -322,20 +330,23 @@ class ARCOSearchStrategy(PySearchStrategy):
             return 0
         workload = self.database.commit_workload(self.context.mod)
         keys, secs, candidates, results = [], [], [], []
+        structures = [space.space.structure for space in self.spaces]
         for record in self.database.get_top_k(workload, max(len(self.database), 1)):
-            structure = structure_of(record.trace)  # once per record, not once per design space
-            for space in self.spaces:
-                index = space.space.index_of(record.trace, structure)
-                if index is not None:
-                    sec = run_seconds(record)
-                    keys.append((space.space.space_id, index))
-                    secs.append(sec)
-                    sch = space.schedule(index)
-                    if sch is not None:
-                        candidates.append(measure_candidate(sch))
-                        results.append(ms.runner.RunnerResult(run_secs=None if sec is None else record.run_secs,
-                                                              error_msg=None if sec is not None else "failed"))
-                    break
+            structure = structure_of(record.trace)  # once per record: it is the costly part
+            # The longest matching design space, as the benchmark labels traces: a space whose instructions
+            # were a prefix of another's would otherwise take the other's records.
+            space_id = design_space_of(record.trace, structures, structure)
+            index = None if space_id is None else self.spaces[space_id].space.index_of(record.trace, structure)
+            if index is None:
+                continue
+            sec = run_seconds(record)
+            keys.append((space_id, index))
+            secs.append(sec)
+            sch = self.spaces[space_id].schedule(index)
+            if sch is not None:
+                candidates.append(measure_candidate(sch))
+                results.append(ms.runner.RunnerResult(run_secs=None if sec is None else record.run_secs,
+                                                      error_msg=None if sec is not None else "failed"))
         if keys:
             self._observe(keys, secs)
             self.early_model.update(self.context, candidates, results)
@@ -384,7 +395,7 @@ class ARCOSearchStrategy(PySearchStrategy):
     def _pick(self, n):
         """Up to ``n`` (space id, index, schedule) to measure: every engine proposes, the invalid are
         reported as failures and replaced, and the batch takes ``min_space_share`` evenly over the
-        spaces and the rest by predicted score."""
+        spaces, ``random_share`` at random, and the rest by predicted score."""
         self._check_task_model(self.last_measured)
         # Until a model has learnt (the task's, possibly from earlier tunes, or the early model after a
         # batch): the engines' initial designs, round robin over the spaces.
@@ -393,6 +404,8 @@ class ARCOSearchStrategy(PySearchStrategy):
                 and self.trials + self.resumed >= self.late_generations_after):
             for space in self.spaces:
                 space.engine.settings.generations = self.late_generations
+        n_random = int(n * self.random_share) if learnt else 0
+        n -= n_random
         self._split_budget(n)
         offers = [self._valid_proposals(space, n, self._surrogate(space) if learnt else None) for space in self.spaces]
         guaranteed = int(n * self.min_space_share) // max(len(self.spaces), 1) if learnt else n
@@ -407,8 +420,28 @@ class ARCOSearchStrategy(PySearchStrategy):
             batch += self._by_measured_share(rest, n - len(batch))
         else:
             batch += self._best_scored(rest, n - len(batch))
+        batch += self._random_configs(n_random, batch)
         self.last_batch_spaces = [space_id for space_id, _, _ in batch]
         return batch
+
+    def _random_configs(self, k, batch):
+        """``k`` valid configs not measured and not in ``batch``, each of a design space drawn at random (as
+        EvolutionarySearch samples its random population); those the postprocessors refuse count as failed."""
+        picks = []
+        taken = {(space_id, index) for space_id, index, _ in batch}
+        for space_id in self.rng.integers(len(self.spaces), size=k).tolist():
+            space = self.spaces[space_id]
+            for _ in range(8):
+                drawn = space.engine.random_unmeasured(1, exclude=[i for s, i in taken if s == space_id])
+                if not drawn:
+                    break
+                sch = space.schedule(drawn[0])
+                if sch is not None:
+                    picks.append((space_id, drawn[0], sch))
+                    taken.add((space_id, drawn[0]))
+                    break
+                space.engine.observe(drawn, [0.0])
+        return picks
 
     def _best_scored(self, proposals, k):
         """The ``k`` of ``proposals`` (space id, index, schedule) with the best predicted scores, best first."""
