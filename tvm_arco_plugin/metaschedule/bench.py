@@ -43,6 +43,9 @@ ARCO_VARIANTS = {
     # Confidence Sampling taken out: each engine offers its n best-scored candidates (a threshold of 1 keeps only
     # the best in the confident set, and the rest of the batch is filled by score).
     "arco_nocs": {"settings": {"cs_threshold": 1.0}},
+    # Not an ablation: Confidence Sampling that samples (temperature 3: the confident set holds the candidates within
+    # 3.6 standard deviations of the best prediction, often more than an offer); at 0.1 its picks are the best-scored.
+    "arco_widecs": {"settings": {"cs_temperature": 3.0}},
     "arco_fullbatch": {"first_batch": 0},  # every batch num_trials_per_iter, no small first batches
     # Not an ablation: smaller first batches (8, 8, 16, 32, then num_trials_per_iter), one more model round in 64 trials.
     "arco_firstbatch8": {"first_batch": 8},
@@ -352,7 +355,7 @@ def plot(runs, path):
 
     names = sorted({r["workload"] for r in runs})
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
-    colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink", "arco_nocs": "black",
+    colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink", "arco_nocs": "black", "arco_widecs": "gray",
                "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
                "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "arco_fastlearning": "tab:green",
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",
