@@ -17,9 +17,10 @@ from tvm_arco_plugin.metaschedule.space import design_space_labels
 
 def best_space(run, checkpoint):
     """The design space of the run's best after ``checkpoint`` trials (None: nothing worked)."""
-    if best_at(run, checkpoint) <= 0:
+    best = best_at(run, checkpoint)
+    if best <= 0:
         return None
-    return run["design_space_per_trial"][trials_to_reach(run, best_at(run, checkpoint), within=checkpoint) - 1]
+    return run["design_space_per_trial"][trials_to_reach(run, best, within=checkpoint) - 1]
 
 
 def window_counts(run, bounds):

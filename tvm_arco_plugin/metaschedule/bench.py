@@ -355,7 +355,8 @@ def plot(runs, path):
 
     names = sorted({r["workload"] for r in runs})
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
-    colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink", "arco_nocs": "black", "arco_widecs": "gray",
+    colours = {"arco": "tab:red", "arco_noagents": "tab:orange", "arco_frozen": "tab:pink",
+               "arco_nocs": "black", "arco_widecs": "gray",
                "arco_fullbatch": "tab:brown", "arco_generations": "tab:purple",
                "arco_globalwalks": "tab:olive", "arco_factormoves": "tab:cyan", "arco_fastlearning": "tab:green",
                "arco_factormoves_fastlearning": "darkcyan", "arco_sharplearning": "darkgreen",

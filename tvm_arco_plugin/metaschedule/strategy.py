@@ -435,12 +435,11 @@ class ARCOSearchStrategy(PySearchStrategy):
                 drawn = space.engine.random_unmeasured(1, exclude=[i for s, i in taken if s == space_id])
                 if not drawn:
                     break
-                sch = space.schedule(drawn[0])
-                if sch is not None:
-                    picks.append((space_id, drawn[0], sch))
+                replayable = self._replayable(space, drawn)
+                if replayable:
+                    picks.append((space_id,) + replayable[0])
                     taken.add((space_id, drawn[0]))
                     break
-                space.engine.observe(drawn, [0.0])
         return picks
 
     def _best_scored(self, proposals, k):
@@ -496,17 +495,19 @@ class ARCOSearchStrategy(PySearchStrategy):
             proposed = [i for i in space.engine.propose(n - len(found), surrogate) if i not in seen]
             if not proposed:
                 break
-            invalid = []
-            for index in proposed:
-                seen.add(index)
-                sch = space.schedule(index)
-                if sch is None:
-                    invalid.append(index)
-                else:
-                    found.append((index, sch))
-            if invalid:
-                space.engine.observe(invalid, [0.0] * len(invalid))
+            seen.update(proposed)
+            found += self._replayable(space, proposed)
             if len(found) >= n:
                 break
         return found
+
+    @staticmethod
+    def _replayable(space, indexes):
+        """(index, schedule) of the ``indexes`` whose replay and postprocessors succeed, in order; the others
+        are reported to the space's engine as failures (throughput 0), so it never proposes them again."""
+        schedules = [(index, space.schedule(index)) for index in indexes]
+        invalid = [index for index, sch in schedules if sch is None]
+        if invalid:
+            space.engine.observe(invalid, [0.0] * len(invalid))
+        return [(index, sch) for index, sch in schedules if sch is not None]
 
