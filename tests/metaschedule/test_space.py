@@ -171,6 +171,29 @@ def test_conv2d_through_relax_has_a_large_space_with_compute_locations():
     assert any(ok)
 
 
+def test_a_records_trace_replays_as_evolutionary_search_replays_it_after_a_changed_compute_location():
+    """EvolutionarySearch mutates the database's best records and replays them without their postprocessing
+    (``remove_postproc=True``), which only drops what follows MetaSchedule's mark; unmarked, the postprocessors'
+    instructions replayed with their recorded loop counts and failed (75 of 89 such changes here)."""
+    from tvm.s_tir import Schedule
+
+    spaces, _ = spaces_of(workload("resnet18_conv2d_14"))
+    space = spaces[0]
+    changed = 0
+    for index in np.random.default_rng(1).integers(0, space.layout.range_length, size=6).tolist():
+        sch = space.schedule(index)
+        if sch is None:
+            continue
+        trace = sch.trace
+        assert [inst.kind.name for inst in trace.insts].count("EnterPostproc") == 1
+        for inst in [inst for inst in trace.insts if inst.kind.name == "SampleComputeLocation"]:
+            for location in {-1, 0, 1} - {int(trace.decisions[inst])}:
+                trace.with_decision(inst, location, remove_postproc=False).apply_to_schedule(
+                    Schedule(space.mod), remove_postproc=True)
+                changed += 1
+    assert changed >= 10
+
+
 def test_knob_prior_keeps_categorical_probabilities_and_weights_tilings(matmul_128):
     space = spaces_of(matmul_128)[0][0]
     innermost_first, uniform = ([w / w.sum() for w in space.knob_prior(tilings)] for tilings in ("innermost_first", "uniform"))

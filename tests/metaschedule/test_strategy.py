@@ -32,16 +32,19 @@ def pretend_seconds(candidate):
 
 
 def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batch=16, num_threads=2,
-          cost_model=None, on_results=None, settings=None, cloned=False, on_candidates=None, **options):
+          cost_model=None, on_results=None, settings=None, cloned=False, on_candidates=None, database=None,
+          **options):
     """``cloned``: drive the strategy's clone through its FFI methods, as ``tune_tir`` does;
-    ``on_candidates(strategy, candidates)`` sees each batch before it is measured."""
+    ``on_candidates(strategy, candidates)`` sees each batch before it is measured; a ``database`` gets every
+    result committed, as MetaSchedule's task scheduler commits them."""
     context = tune_context(mod, num_threads=num_threads)
     strategy = ARCOSearchStrategy(seed=seed, candidates_per_round=512, first_batch=first_batch, settings=settings,
                                   **options)
     if cloned:
         strategy = strategy.clone()
     strategy._initialize_with_tune_context(context)
-    strategy.pre_tuning(trials, per_iter, context.generate_design_space(), None, cost_model)
+    strategy.pre_tuning(trials, per_iter, context.generate_design_space(), database, cost_model)
+    workload = None if database is None else database.commit_workload(mod)
     proposed = []
     while True:
         candidates = strategy.generate_measure_candidates()
@@ -54,6 +57,9 @@ def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batc
         results = [ms.runner.RunnerResult(None, "pretend build failure") if failing(c)
                    else ms.runner.RunnerResult([pretend_seconds(c)], None) for c in candidates]
         strategy.notify_runner_results(candidates, results)
+        for candidate, result in zip(candidates, results if database is not None else []):
+            database.commit_tuning_record(ms.database.TuningRecord(candidate.sch.trace, workload, result.run_secs,
+                                                                   context.target, candidate.args_info))
         if on_results is not None:
             on_results(strategy, candidates, results)
     strategy.post_tuning()
@@ -203,6 +209,31 @@ def test_late_generations_start_once_the_task_model_has_learnt_from_enough_resul
     assert drive_with_a_learning_task_model() == [[1]] * 4  # the default: one generation to the end
     with pytest.raises(ValueError, match="late_generations"):
         ARCOSearchStrategy(late_generations=0)
+
+
+def test_evolutionary_after_hands_the_batches_to_evolutionary_search_which_measures_nothing_twice(matmul_128):
+    def drive_handing_over():
+        model, context = seeded_xgb_model(0), tune_context(matmul_128)
+        handed_over = []
+
+        def update(strategy, candidates, results):
+            handed_over.append(strategy.evolutionary is not None)
+            model.update(context, candidates, results)
+
+        proposed, strategy = drive(matmul_128, seed=0, trials=32, cost_model=model, on_results=update,
+                                   database=ms.database.MemoryDatabase(), evolutionary_after=16)
+        return proposed, strategy, handed_over
+
+    first, strategy, handed_over = drive_handing_over()
+    assert handed_over == [False, True]  # batches of 16: 16 results, then EvolutionarySearch's
+    assert sum(map(len, first)) == 32
+    # Its population starts from the 16 measured, so it offers some of them again; they are skipped. (A config
+    # whose parallel annotation MutateParallel changed is of no design space's knobs: index None.)
+    configs = [(space_id, index) for _, space_id, index, _ in strategy.stats.measured if index is not None]
+    assert len(configs) > 16 and len(set(configs)) == len(configs)
+    assert drive_handing_over()[0] == first  # its own context is seeded by the strategy's seed
+    with pytest.raises(ValueError, match="needs a database"):
+        drive(matmul_128, seed=0, evolutionary_after=16)
 
 
 def test_every_candidate_failing_stops_the_task_with_a_reason(matmul_128):

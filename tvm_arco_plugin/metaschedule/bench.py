@@ -96,6 +96,9 @@ ARCO_VARIANTS = {
     # Not an ablation: 3 of every 64 trials (once a model has learnt) on random configs, as EvolutionarySearch's
     # eps_greedy of 0.05 spends them; the model's picks alone never measure a config it rates low.
     "arco_epsgreedy": {"random_share": 0.05},
+    # Not an ablation: ARCO's batches up to 128 results, then MetaSchedule's EvolutionarySearch from the database
+    # ARCO filled (ARCO leads early, EvolutionarySearch gains more late).
+    "arco_thenevolutionary": {"evolutionary_after": 128},
 }
 STRATEGIES = tuple(ARCO_VARIANTS) + ("evolutionary", "replay-trace")
 
@@ -227,6 +230,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
                                                    "max_batch": arco.max_batch, "space_picks": arco.space_picks,
                                                    "measured_top": arco.measured_top,
                                                    "random_share": arco.random_share,
+                                                   "evolutionary_after": arco.evolutionary_after,
                                                    "min_space_share": arco.min_space_share},
         "kept": kept,
         # The design space (an index into design_spaces) each measured config is a replay of, in measurement

@@ -301,6 +301,11 @@ class TraceSpace:
         sch = self._replay_with(lambda position, inst, inputs, attrs, decision, sch: decisions[position])
         if sch is None:
             return None
+        # The mark MetaSchedule puts before its postprocessors: a replay with ``remove_postproc=True`` (what
+        # EvolutionarySearch does with the database's records after mutating them) drops what follows. Without
+        # it, their instructions replay as the schedule's own, and after a changed compute location or tiling
+        # their recorded loop counts no longer match (a fatal error in EvolutionarySearch).
+        sch.enter_postproc()
         try:
             for postproc in self.postprocs:
                 if not postproc.apply(sch):

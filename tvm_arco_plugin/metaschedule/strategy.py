@@ -169,13 +169,20 @@ class ARCOSearchStrategy(PySearchStrategy):
         Share of every batch, once a model has learnt, given to random configs (a design space drawn at
         random, then a config of it), whatever the model predicts for them: EvolutionarySearch's
         ``eps_greedy`` (0.05 there; ``int(batch x share)`` slots, so 3 of 64 and none of 16). 0 by default.
+    evolutionary_after: int or None
+        Results of the task (measured or resumed) from which MetaSchedule's own ``EvolutionarySearch``
+        proposes the batches instead of the agents, starting from the database ARCO filled (its population
+        grows from the fastest measured); what ARCO measured is never proposed again. Needs a database.
+        None (the default): ARCO to the end.
     """
 
     def __init__(self, seed=None, candidates_per_round=2048, first_batch=16, min_space_share=0.25,
                  max_failed_batches=2, settings=None, stats=None, tilings="uniform",
                  tile_moves="set", tile_observation="index", space_budget="even", late_generations=None,
                  late_generations_after=100, round_budget="by_batch", max_batch=None, space_picks="by_score",
-                 measured_top=16, random_share=0.0):
+                 measured_top=16, random_share=0.0, evolutionary_after=None):
+        if evolutionary_after is not None and evolutionary_after < 0:
+            raise ValueError(f"evolutionary_after must be at least 0 (or None), not {evolutionary_after}")
         if not 0.0 <= random_share < 1.0:
             raise ValueError(f"random_share must be at least 0 and below 1, not {random_share}")
         if space_picks not in ("by_score", "by_measured"):
@@ -196,6 +203,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         self.space_picks = space_picks
         self.measured_top = measured_top
         self.random_share = random_share
+        self.evolutionary_after = evolutionary_after
         self.late_generations = late_generations
         self.late_generations_after = late_generations_after
         self.tilings = tilings
@@ -222,6 +230,11 @@ class ARCOSearchStrategy(PySearchStrategy):
         tic = time.time()
         self.max_trials, self.per_iter = int(max_trials), int(num_trials_per_iter)
         self.database, self.cost_model = database, cost_model
+        if self.evolutionary_after is not None and database is None:
+            raise ValueError("ARCOSearchStrategy(evolutionary_after=...) needs a database: EvolutionarySearch "
+                             "starts from the fastest records in it")
+        self.design_space_schedules = list(design_spaces)
+        self.evolutionary = None  # (EvolutionarySearch, its TuneContext) once it proposes
         self._task_model_ready = False
         self.early_model = seeded_xgb_model(self.seed)
         self.rng = np.random.default_rng([self.seed, 1])  # the random share's design spaces
@@ -261,6 +274,9 @@ class ARCOSearchStrategy(PySearchStrategy):
                                       "entropy_per_round": [(n, round(e, 4)) for n, e in engine.entropy_per_round]})
             space.schedules.clear()
         self.pending = []
+        if self.evolutionary is not None:
+            self.evolutionary[0].post_tuning()
+            self.evolutionary = None
         if self.replay_threads is not None:
             self.replay_threads.shutdown()
             self.replay_threads = None
@@ -275,7 +291,10 @@ class ARCOSearchStrategy(PySearchStrategy):
                 n = min(n, self.max_batch)
             if n <= 0 or self.failed_batches >= self.max_failed_batches:
                 return None
-            self.pending = self._pick(n)
+            if self.evolutionary_after is not None and self.trials + self.resumed >= self.evolutionary_after:
+                self.pending = self._evolutionary_picks(n)
+            else:
+                self.pending = self._pick(n)
             if not self.pending:
                 return None
             return [measure_candidate(sch) for _, _, sch in self.pending]
@@ -291,6 +310,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         self._observe([(space_id, index) for space_id, index, _ in self.pending], secs)
         if not self._task_model_ready:
             self.early_model.update(self.context, list(measure_candidates), list(results))
+        if self.evolutionary is not None:  # it counts its trials (and stops) by the results it is told of
+            self.evolutionary[0].notify_runner_results(list(measure_candidates), list(results))
         self.trials += len(results)
         self.last_measured = [sch for _, _, sch in self.pending[:8]]
         if secs and all(s is None for s in secs):
@@ -316,9 +337,12 @@ class ARCOSearchStrategy(PySearchStrategy):
 
     # ---- measurements --------------------------------------------------------------------------
     def _observe(self, keys, secs):
-        """Throughput 1/seconds (0 for failures) to the engines."""
+        """Throughput 1/seconds (0 for failures) to the engines; configs of no design space's knobs (index
+        None: EvolutionarySearch's MutateParallel changes an annotation the knobs do not hold) are skipped."""
         by_space = {}
         for (space_id, index), sec in zip(keys, secs):
+            if index is None:
+                continue
             by_space.setdefault(space_id, []).append((index, 0.0 if sec is None else 1.0 / sec))
         for space_id, pairs in by_space.items():
             self.spaces[space_id].engine.observe([i for i, _ in pairs], [v for _, v in pairs])
@@ -330,13 +354,8 @@ class ARCOSearchStrategy(PySearchStrategy):
             return 0
         workload = self.database.commit_workload(self.context.mod)
         keys, secs, candidates, results = [], [], [], []
-        structures = [space.space.structure for space in self.spaces]
         for record in self.database.get_top_k(workload, max(len(self.database), 1)):
-            structure = structure_of(record.trace)  # once per record: it is the costly part
-            # The longest matching design space, as the benchmark labels traces: a space whose instructions
-            # were a prefix of another's would otherwise take the other's records.
-            space_id = design_space_of(record.trace, structures, structure)
-            index = None if space_id is None else self.spaces[space_id].space.index_of(record.trace, structure)
+            space_id, index = self._config_of(record.trace)
             if index is None:
                 continue
             sec = run_seconds(record)
@@ -352,6 +371,14 @@ class ARCOSearchStrategy(PySearchStrategy):
             self.early_model.update(self.context, candidates, results)
             self.last_measured = [c.sch for c in candidates[:8]]
         return len(keys)
+
+    def _config_of(self, trace):
+        """(design space id, config index) of a trace, each None if it is of no design space's knobs."""
+        structure = structure_of(trace)  # once per trace: it is the costly part
+        # The longest matching design space, as the benchmark labels traces: a space whose instructions were a
+        # prefix of another's would otherwise take the other's records.
+        space_id = design_space_of(trace, [space.space.structure for space in self.spaces], structure)
+        return space_id, None if space_id is None else self.spaces[space_id].space.index_of(trace, structure)
 
     # ---- proposals -----------------------------------------------------------------------------
     def _check_task_model(self, schedules):
@@ -423,6 +450,40 @@ class ARCOSearchStrategy(PySearchStrategy):
         batch += self._random_configs(n_random, batch)
         self.last_batch_spaces = [space_id for space_id, _, _ in batch]
         return batch
+
+    def _evolutionary_picks(self, n):
+        """Up to ``n`` (space id or None, index or None, schedule) from MetaSchedule's EvolutionarySearch,
+        started on the first call. It keeps its own record of what it measured, which starts empty, and its
+        population starts from the database's fastest records, so at first it offers configs ARCO measured:
+        those are skipped, and it is asked again (it never offers a config twice)."""
+        if self.evolutionary is None:
+            # Its own TuneContext, seeded by this strategy's seed (the task's may be unseeded), on one thread:
+            # its threads take work as they free up, so on two its candidates differ from run to run.
+            # Re-initialising the shared space generator with it is harmless: same module and target.
+            context = ms.TuneContext(self.context.mod, target=self.context.target,
+                                     space_generator=self.context.space_generator, task_name=self.context.task_name,
+                                     rand_state=self.seed + 1, num_threads=1)
+            search = ms.search_strategy.EvolutionarySearch()
+            search._initialize_with_tune_context(context)
+            search.pre_tuning(self.max_trials, self.per_iter, self.design_space_schedules, self.database,
+                              self.cost_model)
+            self.evolutionary = (search, context)
+        search = self.evolutionary[0]
+        picks, taken = [], set()
+        for _ in range(8):
+            offered = search.generate_measure_candidates()
+            if not offered:
+                break
+            for candidate in offered:
+                space_id, index = self._config_of(candidate.sch.trace)
+                if index is not None and ((space_id, index) in taken
+                                          or index in self.spaces[space_id].engine.measured):
+                    continue
+                taken.add((space_id, index))
+                picks.append((space_id, index, candidate.sch))
+                if len(picks) == n:
+                    return picks
+        return picks
 
     def _random_configs(self, k, batch):
         """``k`` valid configs not measured and not in ``batch``, each of a design space drawn at random (as
