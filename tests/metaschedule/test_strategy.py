@@ -57,9 +57,10 @@ def drive(mod, seed, trials=48, per_iter=16, failing=lambda c: False, first_batc
         results = [ms.runner.RunnerResult(None, "pretend build failure") if failing(c)
                    else ms.runner.RunnerResult([pretend_seconds(c)], None) for c in candidates]
         strategy.notify_runner_results(candidates, results)
-        for candidate, result in zip(candidates, results if database is not None else []):
-            database.commit_tuning_record(ms.database.TuningRecord(candidate.sch.trace, workload, result.run_secs,
-                                                                   context.target, candidate.args_info))
+        if database is not None:
+            for candidate, result in zip(candidates, results):
+                database.commit_tuning_record(ms.database.TuningRecord(candidate.sch.trace, workload, result.run_secs,
+                                                                       context.target, candidate.args_info))
         if on_results is not None:
             on_results(strategy, candidates, results)
     strategy.post_tuning()
