@@ -234,7 +234,8 @@ class ARCOSearchStrategy(PySearchStrategy):
             raise ValueError("ARCOSearchStrategy(evolutionary_after=...) needs a database: EvolutionarySearch "
                              "starts from the fastest records in it")
         self.design_space_schedules = list(design_spaces)
-        self.evolutionary = None  # (EvolutionarySearch, its TuneContext) once it proposes
+        self.evolutionary = None  # MetaSchedule's EvolutionarySearch, once it proposes
+        self._evolutionary_context = None  # its TuneContext, kept alive: the search holds only a raw pointer to it
         self._task_model_ready = False
         self.early_model = seeded_xgb_model(self.seed)
         self.rng = np.random.default_rng([self.seed, 1])  # the random share's design spaces
@@ -275,8 +276,8 @@ class ARCOSearchStrategy(PySearchStrategy):
             space.schedules.clear()
         self.pending = []
         if self.evolutionary is not None:
-            self.evolutionary[0].post_tuning()
-            self.evolutionary = None
+            self.evolutionary.post_tuning()
+            self.evolutionary = self._evolutionary_context = None
         if self.replay_threads is not None:
             self.replay_threads.shutdown()
             self.replay_threads = None
@@ -311,7 +312,7 @@ class ARCOSearchStrategy(PySearchStrategy):
         if not self._task_model_ready:
             self.early_model.update(self.context, list(measure_candidates), list(results))
         if self.evolutionary is not None:  # it counts its trials (and stops) by the results it is told of
-            self.evolutionary[0].notify_runner_results(list(measure_candidates), list(results))
+            self.evolutionary.notify_runner_results(list(measure_candidates), list(results))
         self.trials += len(results)
         self.last_measured = [sch for _, _, sch in self.pending[:8]]
         if secs and all(s is None for s in secs):
@@ -460,18 +461,16 @@ class ARCOSearchStrategy(PySearchStrategy):
             # Its own TuneContext, seeded by this strategy's seed (the task's may be unseeded), on one thread:
             # its threads take work as they free up, so on two its candidates differ from run to run.
             # Re-initialising the shared space generator with it is harmless: same module and target.
-            context = ms.TuneContext(self.context.mod, target=self.context.target,
-                                     space_generator=self.context.space_generator, task_name=self.context.task_name,
-                                     rand_state=self.seed + 1, num_threads=1)
-            search = ms.search_strategy.EvolutionarySearch()
-            search._initialize_with_tune_context(context)
-            search.pre_tuning(self.max_trials, self.per_iter, self.design_space_schedules, self.database,
-                              self.cost_model)
-            self.evolutionary = (search, context)
-        search = self.evolutionary[0]
+            self._evolutionary_context = ms.TuneContext(
+                self.context.mod, target=self.context.target, space_generator=self.context.space_generator,
+                task_name=self.context.task_name, rand_state=self.seed + 1, num_threads=1)
+            self.evolutionary = ms.search_strategy.EvolutionarySearch()
+            self.evolutionary._initialize_with_tune_context(self._evolutionary_context)
+            self.evolutionary.pre_tuning(self.max_trials, self.per_iter, self.design_space_schedules, self.database,
+                                         self.cost_model)
         picks, taken = [], set()
         for _ in range(8):
-            offered = search.generate_measure_candidates()
+            offered = self.evolutionary.generate_measure_candidates()
             if not offered:
                 break
             for candidate in offered:
