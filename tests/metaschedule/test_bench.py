@@ -95,3 +95,21 @@ def test_runs_timed_with_another_runner_repeat_are_never_mixed_in_one_file(tmp_p
               "--runner-repeat", "3"])
     assert "another --runner-repeat" in capsys.readouterr().err
     assert path.read_text() == text
+
+
+def test_runs_whose_prior_retrained_otherwise_are_never_mixed_in_one_file(tmp_path, capsys):
+    path = tmp_path / "ms_bench.json"
+    database = tmp_path / "records"
+    database.mkdir()
+    (database / "database_tuning_record.json").write_text("")
+    run = dict(_run("arco", "matmul_512", 0, [1.0], 1.0), prior=[str(database)])  # prior, not retrained
+    text = json.dumps({"cpu": host_cpu(), "runs": [run]})
+    path.write_text(text)
+    with pytest.raises(SystemExit):
+        main(["--out", str(path), "--workloads", "matmul_512", "--strategies", "arco", "--seeds", "1",
+              "--prior", str(database), "--retrain-prior"])
+    assert "retrained otherwise" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "other.json"), "--retrain-prior"])
+    assert "--retrain-prior needs --prior" in capsys.readouterr().err
+    assert path.read_text() == text

@@ -74,6 +74,27 @@ def test_the_tuned_workloads_own_records_are_left_out_and_an_empty_prior_is_refu
         cost_model_from_databases([str(tmp_path)], default_target())
 
 
+def test_a_prior_trained_model_retrains_on_the_tuned_workloads_first_results_only_without_adaptive_training(
+        other_workload_database, matmul_128):
+    """XGBModel's adaptive training waits until its data has grown by a fifth: 8 results of the tuned
+    workload after 64 earlier records leave the model as it was, unless adaptive training is off."""
+    work_dir, _ = other_workload_database
+    batches = []
+    drive(matmul_128, seed=3, trials=8, per_iter=8, first_batch=8,
+          on_results=lambda strategy, candidates, results: batches.append((candidates, results)))
+    (measured, results), = batches
+    context = tune_context(matmul_128)
+    probe = [measure_candidate(s) for s in context.generate_design_space()]
+    changed = {}
+    for adaptive in (True, False):
+        model = cost_model_from_databases([work_dir], default_target(), adaptive_training=adaptive)
+        before = np.asarray(model.predict(context, probe))
+        model.update(context, measured, results)
+        changed[adaptive] = not np.allclose(before, np.asarray(model.predict(context, probe)))
+    assert len(measured) == 8
+    assert changed == {True: False, False: True}
+
+
 def test_evaluating_a_prior_shows_it_ranks_another_workloads_records_better(other_workload_database, matmul_128,
                                                                            tmp_path):
     prior_dir, _ = other_workload_database

@@ -163,11 +163,12 @@ def arco_variant(strategy_name, seed):
 
 
 def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simulate=(), keep_top=0, builder=None,
-            runner_repeat=1):
+            runner_repeat=1, retrain_prior=False):
     """One tune; ``keep_top``: keep the run's ``keep_top`` fastest schedules at every checkpoint for
     re-timing (retime.py); ``builder``: a live run's builder (``local_builder()``; by default one of its
     own, shut down after the run); ``runner_repeat``: timings per candidate (LocalRunner's ``repeat``;
-    the database ranks a schedule by their mean)."""
+    the database ranks a schedule by their mean); ``retrain_prior``: the prior-trained model retrains at
+    every batch (XGBModel's adaptive training off)."""
     tvm, ms = require_metaschedule()
     from .builder import local_builder
 
@@ -176,7 +177,8 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
     if prior:  # every strategy gets the same prior-trained model; never one that saw this workload
         from .prior import cost_model_from_databases
 
-        cost_model = cost_model_from_databases(prior, default_target(), exclude=[mod], seed=seed)
+        cost_model = cost_model_from_databases(prior, default_target(), exclude=[mod], seed=seed,
+                                               adaptive_training=not retrain_prior)
     flops = float(tvm.s_tir.analysis.estimate_tir_flops(mod))
     arco = arco_variant(strategy_name, seed)
     seconds, traces = [], []
@@ -215,6 +217,7 @@ def run_one(workload_name, strategy_name, seed, budget, per_iter, prior=(), simu
     return {
         "workload": workload_name, "strategy": strategy_name, "seed": seed, "budget": budget, "per_iter": per_iter,
         "prior": list(prior), "simulated": list(simulate), "runner_repeat": runner_repeat,
+        "prior_retrained": bool(prior) and retrain_prior,
         "flops": flops, "best_gflops_curve": curve, "failed": sum(s is None for s in seconds),
         "strategy_seconds": strategy_seconds(profile, arco.stats if arco else None),
         "total_seconds": time.time() - tic, "profile_seconds": profile,
@@ -396,6 +399,9 @@ def main(argv=None):
     parser.add_argument("--prior", default="", help="work dirs (comma-separated) of earlier tunes whose records "
                         "train every strategy's cost model before the first trial (prior.py); the tuned "
                         "workload's own records are left out")
+    parser.add_argument("--retrain-prior", action="store_true", help="with --prior: the prior-trained model "
+                        "retrains at every batch, not only once its data has grown by a fifth (XGBModel's "
+                        "adaptive_training off)")
     parser.add_argument("--retime", type=int, default=0, metavar="ROUNDS", help="keep every run's fastest "
                         "schedules and, once all strategies of a workload and seed have run, time them together "
                         "in ROUNDS rounds (retime.py); live runs only")
@@ -433,6 +439,10 @@ def main(argv=None):
     if any(r.get("prior", []) != prior for r in runs):
         parser.error(f"{args.out} holds runs with another --prior; runs with and without prior knowledge are "
                      "kept in separate files; use another --out")
+    if args.retrain_prior and not prior:
+        parser.error("--retrain-prior needs --prior")
+    if any(r.get("prior_retrained", False) != args.retrain_prior for r in runs):
+        parser.error(f"{args.out} holds runs whose prior-trained model retrained otherwise; use another --out")
     if any(r.get("runner_repeat", 1) != args.runner_repeat for r in runs):
         parser.error(f"{args.out} holds runs timed with another --runner-repeat; use another --out")
     if any(r.get("simulated", []) != simulate for r in runs):
@@ -473,7 +483,7 @@ def _run_workload(args, runs, cpu, name, seed, strategies, prior, simulate, buil
         print(f"bench: {name} {strategy} seed {seed}", file=sys.stderr, flush=True)
         runs.append(run_one(name, strategy, seed, args.budget, args.per_iter, prior, simulate,
                             keep_top=args.keep_top if args.retime else 0, builder=builder(),
-                            runner_repeat=args.runner_repeat))
+                            runner_repeat=args.runner_repeat, retrain_prior=args.retrain_prior))
         _save(args, runs, cpu)
     group = [r for r in runs if r["workload"] == name and r["seed"] == seed and r["budget"] == args.budget
              and r.get("kept")]

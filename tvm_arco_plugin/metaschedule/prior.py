@@ -80,21 +80,22 @@ def _measured_records(ms, work_dir):
             if run_seconds(r) is not None]
 
 
-def cost_model_from_databases(work_dirs, target, exclude=(), seed=0, num_warmup_samples=0):
+def cost_model_from_databases(work_dirs, target, exclude=(), seed=0, num_warmup_samples=0, adaptive_training=True):
     """An ``XGBModel`` updated with every measured record of the JSON databases in ``work_dirs``.
 
     ``num_warmup_samples``: 0 (not XGBModel's 100) so that the model predicts from the first trial on:
     the earlier records are its warm-up. ``exclude``: IRModules whose records are left out (the workload
-    about to be tuned, so that a benchmark cannot learn its answer). ValueError, one line, if a folder
-    holds no database or no record could be used. Records whose trace no longer replays are skipped
-    with one warning."""
+    about to be tuned, so that a benchmark cannot learn its answer). ``adaptive_training``: XGBModel's
+    own; with it on, a model of 512 earlier records is not retrained on the tuned workload's results
+    before it holds about 100 of them. ValueError, one line, if a folder holds no database or no record
+    could be used. Records whose trace no longer replays are skipped with one warning."""
     _, ms = require_metaschedule()
     from tvm.s_tir.meta_schedule.utils import shash2hex  # XGBModel's own grouping key
 
     from .strategy import seeded_xgb_model
 
     excluded = {shash2hex(mod) for mod in exclude}
-    model = seeded_xgb_model(seed, num_warmup_samples)
+    model = seeded_xgb_model(seed, num_warmup_samples, adaptive_training)
     used, skipped = 0, 0
     for work_dir in work_dirs:
         by_workload = {}
@@ -115,11 +116,13 @@ def cost_model_from_databases(work_dirs, target, exclude=(), seed=0, num_warmup_
     return model
 
 
-def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10, top=16, seed=0):
+def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10, top=16, seed=0,
+             adaptive_training=True):
     """How well the cost model ranks one workload's recorded schedules, with and without the prior, after
     ``n`` of them (drawn at random) are measured, as a tune's model would be (``XGBModel``'s own update,
-    adaptive training included). Per ``n``: Spearman's rank correlation on the other records, and the best
-    of the ``top`` it ranks first against the best of ``top`` drawn at random, as shares of the best record."""
+    adaptive training included unless ``adaptive_training`` is off, which it then is for the prior-trained
+    model only). Per ``n``: Spearman's rank correlation on the other records, and the best of the ``top`` it
+    ranks first against the best of ``top`` drawn at random, as shares of the best record."""
     import tempfile
 
     import numpy as np
@@ -156,6 +159,7 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
                         # As in a tune that started from the prior: load() forgets the size of the last
                         # training set, and adaptive training retrains only when the data grew by a fifth.
                         model.last_train_size = model.data_size
+                        model.adaptive_training = adaptive_training
                     if n:
                         model.update(context, [candidates[i] for i in measured], [results[i] for i in measured])
                     predicted = np.asarray(model.predict(context, [candidates[i] for i in rest]))
@@ -165,7 +169,8 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
                 rows.append({"measured": n, "prior": with_prior, "spearman": float(np.mean(rho)),
                              "spearman_sd": float(np.std(rho)), f"best_of_top_{top}": float(np.mean(ranked)),
                              f"best_of_random_{top}": float(np.mean(drawn))})
-    return {"workload_records": len(candidates), "prior": list(prior_dirs), "splits": splits, "rows": rows}
+    return {"workload_records": len(candidates), "prior": list(prior_dirs), "splits": splits,
+            "prior_adaptive_training": adaptive_training, "rows": rows}
 
 
 def main(argv=None):
@@ -181,6 +186,8 @@ def main(argv=None):
     check.add_argument("--prior", required=True, help="work dirs, comma-separated")
     check.add_argument("--workload-db", required=True, help="work dir with records of the workload to rank")
     check.add_argument("--splits", type=int, default=10)
+    check.add_argument("--retrain-prior", action="store_true", help="the prior-trained model retrains at every "
+                       "update (XGBModel's adaptive_training off)")
     check.add_argument("--out", required=True, help="JSON file")
     args = parser.parse_args(argv)
     from .workloads import default_target, workload
@@ -188,7 +195,8 @@ def main(argv=None):
     _, ms = require_metaschedule()
     if args.command == "evaluate":
         try:
-            result = evaluate(args.prior.split(","), args.workload_db, default_target(), splits=args.splits)
+            result = evaluate(args.prior.split(","), args.workload_db, default_target(), splits=args.splits,
+                              adaptive_training=not args.retrain_prior)
         except ValueError as err:
             parser.error(str(err))
         with open(args.out, "w", encoding="utf-8") as f:

@@ -47,10 +47,11 @@ def measure_candidate(sch):
     return MeasureCandidate(sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
 
 
-def seeded_xgb_model(seed, num_warmup_samples=0):
+def seeded_xgb_model(seed, num_warmup_samples=0, adaptive_training=True):
     """MetaSchedule's own ``XGBModel``, seeded; with no warm-up it predicts from its first result on
-    (the default of 100 warm-up results predicts at random until then)."""
-    return ms.cost_model.XGBModel(num_warmup_samples=num_warmup_samples,
+    (the default of 100 warm-up results predicts at random until then). ``adaptive_training``: as in
+    ``XGBModel``, retrain only once the data has grown by a fifth."""
+    return ms.cost_model.XGBModel(num_warmup_samples=num_warmup_samples, adaptive_training=adaptive_training,
                                   config=ms.cost_model.xgb_model.XGBConfig(seed=seed))
 
 
