@@ -436,18 +436,19 @@ def main(argv=None):
         missing = [d for d in dirs if not has_database(d)]
         if missing:
             parser.error(f"{option}: no MetaSchedule JSON database in {', '.join(missing)}")
-    if any(r.get("prior", []) != prior for r in runs):
-        parser.error(f"{args.out} holds runs with another --prior; runs with and without prior knowledge are "
-                     "kept in separate files; use another --out")
     if args.retrain_prior and not prior:
         parser.error("--retrain-prior needs --prior")
-    if any(r.get("prior_retrained", False) != args.retrain_prior for r in runs):
-        parser.error(f"{args.out} holds runs whose prior-trained model retrained otherwise; use another --out")
-    if any(r.get("runner_repeat", 1) != args.runner_repeat for r in runs):
-        parser.error(f"{args.out} holds runs timed with another --runner-repeat; use another --out")
-    if any(r.get("simulated", []) != simulate for r in runs):
-        parser.error(f"{args.out} holds runs with another --simulate; simulated and live runs (or runs "
-                     "simulated from other records) are kept in separate files; use another --out")
+    # A file holds runs of one kind only. Per setting: the run's key, its value in runs written before the key
+    # existed, this invocation's value, and what the refusal names.
+    for key, default, value, what in (
+            ("prior", [], prior, "runs with another --prior; runs with and without prior knowledge are kept in "
+                                 "separate files"),
+            ("prior_retrained", False, args.retrain_prior, "runs whose prior-trained model retrained otherwise"),
+            ("runner_repeat", 1, args.runner_repeat, "runs timed with another --runner-repeat"),
+            ("simulated", [], simulate, "runs with another --simulate; simulated and live runs (or runs simulated "
+                                        "from other records) are kept in separate files")):
+        if any(r.get(key, default) != value for r in runs):
+            parser.error(f"{args.out} holds {what}; use another --out")
     builders = []  # live runs share one builder: its workers' slow start is paid once, not per run
     try:
         for seed in seeds:  # seed-major: an interrupted benchmark has every workload for its first seeds
