@@ -18,8 +18,8 @@ import json
 import numpy as np
 
 from tvm_arco_plugin.metaschedule._tvm import require_metaschedule
-from tvm_arco_plugin.metaschedule.prior import _context, _measured_records, _replayed
-from tvm_arco_plugin.metaschedule.strategy import run_seconds, seeded_xgb_model
+from tvm_arco_plugin.metaschedule.prior import _context, one_workloads_records
+from tvm_arco_plugin.metaschedule.strategy import seeded_xgb_model
 from tvm_arco_plugin.metaschedule.workloads import default_target
 
 TOP = 16
@@ -31,11 +31,7 @@ def best_of_top(speed, scores):
 
 
 def evaluate(work_dir, sizes, splits, members, target, ms):
-    records = _measured_records(ms, work_dir)
-    mod = records[0].workload.mod
-    candidates, results, _ = _replayed(ms, mod, records)
-    speed = np.array([1.0 / run_seconds(r) for r in results])
-    speed /= speed.max()
+    mod, candidates, results, speed = one_workloads_records(ms, work_dir)
     context = _context(ms, mod, target)
     rows = []
     for n in sizes:

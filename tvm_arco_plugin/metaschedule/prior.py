@@ -80,6 +80,23 @@ def _measured_records(ms, work_dir):
             if run_seconds(r) is not None]
 
 
+def one_workloads_records(ms, work_dir):
+    """(IRModule, MeasureCandidates, RunnerResults, speeds as shares of the fastest) of the measured records
+    in ``work_dir``, which must all be of one workload (ValueError, one line, otherwise); records whose trace
+    no longer replays are left out."""
+    import numpy as np
+
+    from .strategy import run_seconds
+
+    records = _measured_records(ms, work_dir)
+    if not records or len({str(r.workload.mod) for r in records}) != 1:
+        raise ValueError(f"{work_dir} must hold measured records of exactly one workload")
+    mod = records[0].workload.mod
+    candidates, results, _ = _replayed(ms, mod, records)
+    speed = np.array([1.0 / run_seconds(r) for r in results])
+    return mod, candidates, results, speed / speed.max()
+
+
 def cost_model_from_databases(work_dirs, target, exclude=(), seed=0, num_warmup_samples=0, adaptive_training=True):
     """An ``XGBModel`` updated with every measured record of the JSON databases in ``work_dirs``.
 
@@ -128,19 +145,13 @@ def evaluate(prior_dirs, workload_dir, target, sizes=(0, 16, 32, 64), splits=10,
     import numpy as np
     from scipy.stats import spearmanr
 
-    from .strategy import run_seconds, seeded_xgb_model
+    from .strategy import seeded_xgb_model
 
     _, ms = require_metaschedule()
-    records = _measured_records(ms, workload_dir)
-    if not records or len({str(r.workload.mod) for r in records}) != 1:
-        raise ValueError(f"{workload_dir} must hold measured records of exactly one workload")
-    mod = records[0].workload.mod
-    candidates, results, _ = _replayed(ms, mod, records)
+    mod, candidates, results, speed = one_workloads_records(ms, workload_dir)
     if len(candidates) < max(sizes) + top:
         raise ValueError(f"{workload_dir} has {len(candidates)} usable records; evaluating needs at least "
                          f"{max(sizes) + top} (the largest training set and {top} to rank)")
-    speed = np.array([1.0 / run_seconds(r) for r in results])
-    speed /= speed.max()
     context = _context(ms, mod, target)
     with tempfile.TemporaryDirectory() as tmp:
         saved = os.path.join(tmp, "prior.tar")
