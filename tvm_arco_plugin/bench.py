@@ -386,7 +386,7 @@ def cmd_live(args):
                  "live": True, "runs": {}}
         for name in names:
             entry["runs"][name] = []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 log = os.path.join(args.log_dir, f"{task_file_name(task)[:60]}_{name}_s{seed}.log") \
                     if args.log_dir else None
                 run = run_tuner(task, name, budgets[-1], seed, local_measure_option(args),
@@ -671,6 +671,8 @@ def main(argv=None):
     live.add_argument("--tuners", default="arco,xgb")
     live.add_argument("--budget", default="64")
     live.add_argument("--seeds", type=int, default=3)
+    live.add_argument("--first-seed", type=int, default=0, help="run seeds FIRST_SEED .. FIRST_SEED + SEEDS - 1 "
+                      "(more seeds of an earlier run, logged beside its own)")
     live.add_argument("--number", type=int, default=3)
     live.add_argument("--repeat", type=int, default=3)
     live.add_argument("--min-repeat-ms", type=int, default=10)
