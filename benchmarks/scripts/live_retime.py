@@ -24,7 +24,8 @@ import numpy as np
 from tvm import autotvm
 
 from tvm_arco_plugin import host_target
-from tvm_arco_plugin.bench import LARGE_CPU_WORKLOADS, TUNERS, local_measure_option, measured_as_when_tuning, throughput
+from tvm_arco_plugin.bench import (LARGE_CPU_WORKLOADS, TUNERS, local_measure_option, measured_as_when_tuning,
+                                   throughput, trials_to)
 from tvm_arco_plugin.records import read_records, task_key
 
 
@@ -52,11 +53,6 @@ def kept_configs(indexes, flops, checkpoints):
         best = int(np.argmax(flops[:checkpoint]))
         kept[checkpoint] = (indexes[best], float(flops[best]))
     return kept
-
-
-def trials_to_95(flops, reference):
-    hits = np.flatnonzero(flops >= 0.95 * reference)
-    return int(hits[0]) + 1 if len(hits) else None
 
 
 def main(argv=None):
@@ -106,8 +102,8 @@ def main(argv=None):
     for path, ((tuner, seed), kept) in sorted(runs.items(), key=lambda item: item[1][0]):
         flops = recorded[path][1]
         row = {"log": path, "tuner": tuner, "seed": seed, "trials": len(flops),
-               "trials_to_95_of_best_found": trials_to_95(flops, best_found),
-               "trials_to_95_of_best_retimed": trials_to_95(flops, best_retimed * 1e9) if best_retimed else None,
+               "trials_to_95_of_best_found": trials_to(flops, 0.95 * best_found),
+               "trials_to_95_of_best_retimed": trials_to(flops, 0.95 * best_retimed * 1e9) if best_retimed else None,
                "checkpoints": {}}
         for checkpoint, (index, best_recorded) in kept.items():
             row["checkpoints"][str(checkpoint)] = {
