@@ -81,6 +81,14 @@ def local_measure_option(args):
                                    timeout=args.timeout))
 
 
+def add_measure_options(parser, timeout=30):
+    """The --number/--repeat/--min-repeat-ms/--timeout options that ``local_measure_option`` reads."""
+    parser.add_argument("--number", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--min-repeat-ms", type=int, default=10)
+    parser.add_argument("--timeout", type=int, default=timeout, help="seconds per build or run")
+
+
 def network_tasks(network, target):
     mod, params = NETWORKS[network]()
     ops = (relay.op.get("nn.conv2d"), relay.op.get("nn.dense"))
@@ -421,6 +429,15 @@ def measured_as_when_tuning():
         autotvm.GLOBAL_SCOPE.in_tuning = before
 
 
+def remeasure(measure, inputs):
+    """``measure`` (a ``create_measure_batch``) of every input, eight at a time, as when tuning."""
+    results = []
+    with measured_as_when_tuning():
+        for start in range(0, len(inputs), 8):
+            results += measure(inputs[start:start + 8])
+    return results
+
+
 def cmd_noise(args):
     """Re-measure the best configs of recorded logs: how stable is the recorded ranking?"""
     from scipy.stats import kendalltau  # scipy comes with xgboost
@@ -439,10 +456,7 @@ def cmd_noise(args):
         inputs = [autotvm.MeasureInput(task.target, task, task.config_space.get(i)) for i in top]
         rounds = []
         for _ in range(args.rounds):
-            results = []
-            with measured_as_when_tuning():
-                for start in range(0, len(inputs), 8):
-                    results += measure(inputs[start:start + 8])
+            results = remeasure(measure, inputs)
             failed = [r for r in results if r.error_no != 0]
             if failed:
                 kinds = sorted({MeasureErrorNo(int(r.error_no)).name for r in failed})
@@ -645,10 +659,7 @@ def main(argv=None):
     rec.add_argument("--template", help="an AutoTVM template name instead of a network, e.g. arco/matmul_large")
     rec.add_argument("--args", default="128,128,128", help="template shape arguments (with --template)")
     rec.add_argument("--out-dir", default="benchmarks/spaces")
-    rec.add_argument("--number", type=int, default=3)
-    rec.add_argument("--repeat", type=int, default=3)
-    rec.add_argument("--min-repeat-ms", type=int, default=10)
-    rec.add_argument("--timeout", type=int, default=30, help="seconds per build or run")
+    add_measure_options(rec)
     rep = sub.add_parser("replay", help="replay tuners on fully recorded spaces")
     rep.add_argument("logs", nargs="+")
     rep.add_argument("--tuners", default="arco,xgb,xgb8,ga,random")
@@ -673,20 +684,14 @@ def main(argv=None):
     live.add_argument("--seeds", type=int, default=3)
     live.add_argument("--first-seed", type=int, default=0, help="run seeds FIRST_SEED .. FIRST_SEED + SEEDS - 1 "
                       "(more seeds of an earlier run, logged beside its own)")
-    live.add_argument("--number", type=int, default=3)
-    live.add_argument("--repeat", type=int, default=3)
-    live.add_argument("--min-repeat-ms", type=int, default=10)
-    live.add_argument("--timeout", type=int, default=30, help="seconds per build or run")
+    add_measure_options(live)
     live.add_argument("--out", default="live.json")
     live.add_argument("--plot")
     noise = sub.add_parser("noise", help="re-measure the best configs of recorded logs and report the spread")
     noise.add_argument("logs", nargs="+")
     noise.add_argument("--top", type=int, default=20)
     noise.add_argument("--rounds", type=int, default=3)
-    noise.add_argument("--number", type=int, default=3)
-    noise.add_argument("--repeat", type=int, default=3)
-    noise.add_argument("--min-repeat-ms", type=int, default=10)
-    noise.add_argument("--timeout", type=int, default=30, help="seconds per build or run")
+    add_measure_options(noise)
     noise.add_argument("--out", default="noise.json")
     table = sub.add_parser("table", help="markdown tables and target checks from replay JSON files")
     table.add_argument("results", nargs="+", help="replay JSON files (files of the same budget are merged)")

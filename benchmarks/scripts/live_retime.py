@@ -24,8 +24,8 @@ import numpy as np
 from tvm import autotvm
 
 from tvm_arco_plugin import host_target
-from tvm_arco_plugin.bench import (LARGE_CPU_WORKLOADS, TUNERS, local_measure_option, measured_as_when_tuning,
-                                   throughput, trials_to)
+from tvm_arco_plugin.bench import (LARGE_CPU_WORKLOADS, TUNERS, add_measure_options, local_measure_option,
+                                   remeasure, throughput, trials_to)
 from tvm_arco_plugin.records import read_records, task_key
 
 
@@ -62,10 +62,7 @@ def main(argv=None):
     parser.add_argument("--checkpoints", default="64,128,256")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--number", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--min-repeat-ms", type=int, default=10)
-    parser.add_argument("--timeout", type=int, default=10)
+    add_measure_options(parser, timeout=10)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     checkpoints = [int(c) for c in args.checkpoints.split(",")]
@@ -85,11 +82,7 @@ def main(argv=None):
         shuffled = list(indexes)
         order.shuffle(shuffled)
         inputs = [autotvm.MeasureInput(task.target, task, task.config_space.get(i)) for i in shuffled]
-        with measured_as_when_tuning():
-            results = []
-            for start in range(0, len(inputs), 8):
-                results += measure(inputs[start:start + 8])
-        for index, result in zip(shuffled, results):
+        for index, result in zip(shuffled, remeasure(measure, inputs)):
             timings[index].append(throughput(task, result) / 1e9)
         print(f"round {round_number + 1} of {args.rounds}: {len(indexes)} configs measured", flush=True)
     del measure
