@@ -150,6 +150,8 @@ def main(argv=None):
     parser.add_argument("--plot")
     args = parser.parse_args(argv)
 
+    if args.seeds < 1:
+        raise SystemExit("--seeds must be at least 1")
     names = args.tuners.split(",")
     bench.check_tuners(names)
     changes = parse_settings(args.setting)
@@ -189,8 +191,14 @@ def main(argv=None):
     for start in range(0, len(every_index), 20000):
         chunk = every_index[start:start + 20000]
         throughput_of[chunk] = landscape.predict(chunk)
+    # How rare good configs are: what a random candidate pool of a given size holds near the optimum.
+    near_optimum = {str(share): int((throughput_of >= share * throughput_of.max()).sum()) for share in (0.9, 0.95, 0.99)}
+    n_records = sum(len(v) for v in everything.values())
+    n_failed = sum(sum(x <= 0 for x in v) for v in everything.values())
+    print(f"fitted on {n_records} records ({n_failed} failed) of {len(everything)} configs", flush=True)
     print(f"landscape of {space.range_length} configs in {time.perf_counter() - tic:.0f} s: optimum "
-          f"{throughput_of.max() / 1e9:.1f} GFLOP/s, {np.mean(throughput_of <= 0):.1%} fail, best measured "
+          f"{throughput_of.max() / 1e9:.1f} GFLOP/s, {np.mean(throughput_of <= 0):.1%} fail, configs within "
+          f"90/95/99% of the optimum {'/'.join(map(str, near_optimum.values()))}, best measured "
           f"{max(max(v) for v in everything.values()) / 1e9:.1f}", flush=True)
 
     variants = {name: name if not changes or not name.startswith("arco") else
@@ -207,7 +215,7 @@ def main(argv=None):
     entry = {"log": None, "task": f"{args.workload} (simulated): {task.name} {task.args}",
              "space_size": len(space), "optimum": float(throughput_of.max()),
              "optimum_gflops": float(throughput_of.max()) / 1e9, "simulated_from": [os.path.basename(p) for p in args.logs],
-             "fidelity": fidelity, "settings": changes, "first_seed": args.first_seed, "runs": {}}
+             "fidelity": fidelity, "near_optimum": near_optimum, "settings": changes, "first_seed": args.first_seed, "runs": {}}
     option = {"builder": ReplayBuilder(n_parallel=8), "runner": SimulatedRunner(throughput_of, task.flop)}
     for name, label in variants.items():
         entry["runs"][label] = []

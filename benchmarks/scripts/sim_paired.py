@@ -83,7 +83,8 @@ def main(argv=None):
             raise SystemExit(f"--pair {pair}: no runs labelled {missing}; found {sorted(runs)}")
         result = compare(runs[first], runs[second], checkpoints, checkpoints[-1])
         report["pairs"][pair] = result
-        cells = "; ".join(f"at {p}: above in {c['above']} of {len(result['seeds'])}, {c['geomean_ratio']:.3f}x, "
+        cells = "; ".join(f"at {p}: above in {c['above']}, below in {c['below']} of {len(result['seeds'])}, "
+                          f"{c['geomean_ratio']:.3f}x, "
                           f"p = {c['p']:.3f}" for p, c in result["checkpoints"].items())
         print(f"{first} against {second}: {cells}; median trials to {args.level}% {result['first_median_trials']:g} / "
               f"{result['second_median_trials']:g} (never {result['first_never']} / {result['second_never']})")
