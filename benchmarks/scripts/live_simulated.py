@@ -106,6 +106,61 @@ class SimulatedRunner(Runner):
         return out
 
 
+def landscape_of(logs, workload, holdout=()):
+    """(task, predicted throughput of every config of ``workload``'s space, facts): the landscape fitted on
+    every record of ``logs``; facts: what it was fitted on, its fidelity (logs whose name contains one of
+    ``holdout`` left out of a first fit, which then ranks the configs only they measured) and how many
+    configs are near its optimum. Prints the facts."""
+    first = next((inp for inp, _ in read_records(logs[0])), None)
+    if first is None:
+        raise SystemExit(f"{logs[0]}: no usable record")
+    from tvm import topi  # noqa: F401  (registers TOPI's templates)
+
+    task = autotvm.task.create(*bench.LARGE_CPU_WORKLOADS[workload], target=first.target)
+    per_log = read_logs(logs, task)
+    space = task.config_space
+    held = [p for p in logs if any(h and h in os.path.basename(p) for h in holdout)]
+    facts = {"simulated_from": [os.path.basename(p) for p in logs], "fidelity": None}
+    if held and len(held) < len(logs):
+        fit_records = merged(records for path, records in per_log.items() if path not in held)
+        test_records = merged(records for path, records in per_log.items() if path in held)
+        unseen = [i for i in test_records if i not in fit_records and max(test_records[i]) > 0]
+        measured = [np.mean([v for v in test_records[i] if v > 0]) for i in unseen]
+        predicted = Landscape(space, fit_records).predict(unseen)
+        facts["fidelity"] = {"held_out_logs": [os.path.basename(p) for p in held], "held_out_configs": len(unseen),
+                             "spearman": round(spearman(predicted, measured), 4)}
+        print(f"fidelity: Spearman {facts['fidelity']['spearman']:.3f} on {len(unseen)} configs only the held-out "
+              f"logs measured", flush=True)
+
+    everything = merged(per_log.values())
+    tic = time.perf_counter()
+    landscape = Landscape(space, everything)
+    throughput_of = np.zeros(space.range_length)
+    for start in range(0, space.range_length, 20000):
+        chunk = np.arange(start, min(start + 20000, space.range_length), dtype=np.int64)
+        throughput_of[chunk] = landscape.predict(chunk)
+    # How rare good configs are: what a random candidate pool of a given size holds near the optimum.
+    facts["near_optimum"] = {str(share): int((throughput_of >= share * throughput_of.max()).sum())
+                             for share in (0.9, 0.95, 0.99)}
+    n_records = sum(len(v) for v in everything.values())
+    n_failed = sum(sum(x <= 0 for x in v) for v in everything.values())
+    print(f"fitted on {n_records} records ({n_failed} failed) of {len(everything)} configs", flush=True)
+    print(f"landscape of {space.range_length} configs in {time.perf_counter() - tic:.0f} s: optimum "
+          f"{throughput_of.max() / 1e9:.1f} GFLOP/s, {np.mean(throughput_of <= 0):.1%} fail, configs within "
+          f"90/95/99% of the optimum {'/'.join(map(str, facts['near_optimum'].values()))}, best measured "
+          f"{max(max(v) for v in everything.values()) / 1e9:.1f}", flush=True)
+    return task, throughput_of, facts
+
+
+def merged(per_log):
+    """One {config index: [throughputs]} from several."""
+    out = {}
+    for records in per_log:
+        for i, values in records.items():
+            out.setdefault(i, []).extend(values)
+    return out
+
+
 def spearman(a, b):
     from scipy.stats import spearmanr  # scipy comes with xgboost
 
@@ -155,51 +210,8 @@ def main(argv=None):
     names = args.tuners.split(",")
     bench.check_tuners(names)
     changes = parse_settings(args.setting)
-    first = next((inp for inp, _ in read_records(args.logs[0])), None)
-    if first is None:
-        raise SystemExit(f"{args.logs[0]}: no usable record")
-    from tvm import topi  # noqa: F401  (registers TOPI's templates)
-
-    task = autotvm.task.create(*bench.LARGE_CPU_WORKLOADS[args.workload], target=first.target)
-    per_log = read_logs(args.logs, task)
+    task, throughput_of, facts = landscape_of(args.logs, args.workload, args.holdout.split(","))
     space = task.config_space
-
-    held = [p for p in args.logs if any(h and h in os.path.basename(p) for h in args.holdout.split(","))]
-    fidelity = None
-    if held and len(held) < len(args.logs):
-        fit_records, test_records = {}, {}
-        for path, records in per_log.items():
-            target = test_records if path in held else fit_records
-            for i, values in records.items():
-                target.setdefault(i, []).extend(values)
-        model = Landscape(space, fit_records)
-        unseen = [i for i in test_records if i not in fit_records and max(test_records[i]) > 0]
-        measured = [np.mean([v for v in test_records[i] if v > 0]) for i in unseen]
-        fidelity = {"held_out_logs": [os.path.basename(p) for p in held], "held_out_configs": len(unseen),
-                    "spearman": round(spearman(model.predict(unseen), measured), 4)}
-        print(f"fidelity: Spearman {fidelity['spearman']:.3f} on {len(unseen)} configs only the held-out "
-              f"logs measured", flush=True)
-
-    everything = {}
-    for records in per_log.values():
-        for i, values in records.items():
-            everything.setdefault(i, []).extend(values)
-    tic = time.perf_counter()
-    landscape = Landscape(space, everything)
-    every_index = np.arange(space.range_length, dtype=np.int64)
-    throughput_of = np.zeros(space.range_length)
-    for start in range(0, len(every_index), 20000):
-        chunk = every_index[start:start + 20000]
-        throughput_of[chunk] = landscape.predict(chunk)
-    # How rare good configs are: what a random candidate pool of a given size holds near the optimum.
-    near_optimum = {str(share): int((throughput_of >= share * throughput_of.max()).sum()) for share in (0.9, 0.95, 0.99)}
-    n_records = sum(len(v) for v in everything.values())
-    n_failed = sum(sum(x <= 0 for x in v) for v in everything.values())
-    print(f"fitted on {n_records} records ({n_failed} failed) of {len(everything)} configs", flush=True)
-    print(f"landscape of {space.range_length} configs in {time.perf_counter() - tic:.0f} s: optimum "
-          f"{throughput_of.max() / 1e9:.1f} GFLOP/s, {np.mean(throughput_of <= 0):.1%} fail, configs within "
-          f"90/95/99% of the optimum {'/'.join(map(str, near_optimum.values()))}, best measured "
-          f"{max(max(v) for v in everything.values()) / 1e9:.1f}", flush=True)
 
     variants = {name: name if not changes or not name.startswith("arco") else
                 f"{name}[{','.join(f'{k}={v}' for k, v in changes.items())}]" for name in names}
@@ -214,8 +226,7 @@ def main(argv=None):
         os.makedirs(args.log_dir, exist_ok=True)
     entry = {"log": None, "task": f"{args.workload} (simulated): {task.name} {task.args}",
              "space_size": len(space), "optimum": float(throughput_of.max()),
-             "optimum_gflops": float(throughput_of.max()) / 1e9, "simulated_from": [os.path.basename(p) for p in args.logs],
-             "fidelity": fidelity, "near_optimum": near_optimum, "settings": changes, "first_seed": args.first_seed, "runs": {}}
+             "optimum_gflops": float(throughput_of.max()) / 1e9, **facts, "settings": changes, "first_seed": args.first_seed, "runs": {}}
     option = {"builder": ReplayBuilder(n_parallel=8), "runner": SimulatedRunner(throughput_of, task.flop)}
     for name, label in variants.items():
         entry["runs"][label] = []
