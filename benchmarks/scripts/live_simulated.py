@@ -199,7 +199,8 @@ def main(argv=None):
     parser.add_argument("--budget", default="64,128,256")
     parser.add_argument("--holdout", default="_s6,_s7", help="comma list: logs whose name contains one of "
                         "these are held out of the fidelity fit (default: seeds 6 and 7)")
-    parser.add_argument("--setting", action="append", help="NAME=VALUE of SearchSettings for the ARCO variants")
+    parser.add_argument("--setting", action="append",
+                        help="NAME=VALUE of SearchSettings (ppo.NAME: of PPOSettings) for the ARCO variants; repeatable")
     parser.add_argument("--log-dir", help="write each run's AutoTVM log here (<tuner>_s<seed>.log)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--plot")
@@ -226,7 +227,8 @@ def main(argv=None):
         os.makedirs(args.log_dir, exist_ok=True)
     entry = {"log": None, "task": f"{args.workload} (simulated): {task.name} {task.args}",
              "space_size": len(space), "optimum": float(throughput_of.max()),
-             "optimum_gflops": float(throughput_of.max()) / 1e9, **facts, "settings": changes, "first_seed": args.first_seed, "runs": {}}
+             "optimum_gflops": float(throughput_of.max()) / 1e9, **facts, "settings": changes,
+             "first_seed": args.first_seed, "runs": {}}
     option = {"builder": ReplayBuilder(n_parallel=8), "runner": SimulatedRunner(throughput_of, task.flop)}
     for name, label in variants.items():
         entry["runs"][label] = []
