@@ -75,17 +75,17 @@ class ReplayRunner(Runner):
             self.requests.append(inp.config.index)
             res = self.recorded.results.get(inp.config.index)
             if res is None:
-                out.append(_error_result(f"config {inp.config.index} is not in the recorded log",
+                out.append(error_result(f"config {inp.config.index} is not in the recorded log",
                                          MeasureErrorNo.UNKNOWN_ERROR))
             elif res.error_no != 0:
                 # Tuner.tune unpacks an error's costs as (traceback, exception); a decoded log keeps (1e9,).
-                out.append(_error_result(f"recorded error (error_no {res.error_no})", res.error_no))
+                out.append(error_result(f"recorded error (error_no {res.error_no})", res.error_no))
             else:
                 out.append(MeasureResult(res.costs, 0, res.all_cost, time.time()))
         return out
 
 
-def _error_result(message, error_no):
+def error_result(message, error_no):
     return MeasureResult(("replayed", RuntimeError(message)), int(error_no), 0.0, time.time())
 
 

@@ -31,8 +31,9 @@ from tvm.autotvm.measure import MeasureErrorNo, MeasureResult
 from tvm.autotvm.measure.measure import Runner
 
 from tvm_arco_plugin import bench
-from tvm_arco_plugin.records import read_records, task_key
-from tvm_arco_plugin.replay import ReplayBuilder, _error_result
+from live_retime import recorded_run
+from tvm_arco_plugin.records import read_records
+from tvm_arco_plugin.replay import ReplayBuilder, error_result
 from tvm_arco_plugin.search.engine import SearchSettings
 from tvm_arco_plugin.search.marl import PPOSettings
 
@@ -42,15 +43,13 @@ def knob_features(space, indexes):
 
 
 def read_logs(paths, task):
-    """{config index: [throughputs of its records, 0 for a failure]} per log path; refuses other tasks."""
+    """{config index: [throughputs of its records, 0 for a failure]} per log path (``live_retime.recorded_run``
+    reads each and refuses logs of another task)."""
     per_log = {}
     for path in paths:
         records = {}
-        for inp, res in read_records(path):
-            if task_key(inp.task, inp.target) != task_key(task):
-                raise SystemExit(f"{path}: records of {inp.task.name}{inp.task.args} on {inp.target}, "
-                                 f"not of the workload's task {task.name} on {task.target}")
-            records.setdefault(inp.config.index, []).append(bench.throughput(task, res))
+        for index, flops in zip(*recorded_run(path, task)):
+            records.setdefault(index, []).append(float(flops))
         per_log[path] = records
     return per_log
 
@@ -99,7 +98,7 @@ class SimulatedRunner(Runner):
         for inp in measure_inputs:
             speed = self.throughput_of[inp.config.index]
             if speed <= 0:
-                out.append(_error_result("simulated build timeout", MeasureErrorNo.BUILD_TIMEOUT))
+                out.append(error_result("simulated build timeout", MeasureErrorNo.BUILD_TIMEOUT))
             else:
                 seconds = self.flop / speed
                 out.append(MeasureResult((seconds,), 0, seconds, time.time()))

@@ -10,10 +10,10 @@ median trials to 95% (``--level 99``: 99%) of the simulated optimum (never = bud
 """
 import argparse
 import json
-import math
 import sys
 
 import numpy as np
+from scipy.stats import binomtest  # scipy comes with xgboost
 
 from tvm_arco_plugin.bench import best_steps, curve_of_steps, plot_curves
 
@@ -36,12 +36,8 @@ def runs_by_label(paths, level="trials_to_95"):
 
 
 def sign_p(above, below):
-    """Two-sided sign test."""
-    n = above + below
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(0, min(above, below) + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    """Two-sided sign test (as ms_paired.py computes it)."""
+    return binomtest(above, above + below).pvalue if above + below else 1.0
 
 
 def compare(first, second, checkpoints, budget):
