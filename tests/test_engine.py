@@ -317,6 +317,56 @@ def test_a_knob_value_that_never_worked_is_tried(joint_space_layout):
     assert search.coverage_tries[column][-1] >= 3
 
 
+def test_optimism_measures_where_the_model_is_unsure(joint_space_layout):
+    """With ``optimism`` > 0, configs the model is unsure about (a high ``spread``) are measured although
+    their expected score is low; with optimism 0 a spread changes nothing."""
+    layout = joint_space_layout
+    column = layout.names.index("tile_h")
+    peak = peaked_surrogate(layout)
+
+    def unsure(indexes):  # the model knows nothing about tile_h's last value
+        return (layout.to_knobs(np.asarray(indexes))[:, column] == layout.dims[column] - 1).astype(float)
+
+    def run(settings, spread):
+        search = ARCOSearch(layout, ValidityMask(layout.range_length), seed=0, settings=settings)
+        picks = []
+        for r in range(6):
+            batch = search.propose(8, peak if r else None, spread if r else None)
+            picks += batch if r else []
+            search.observe(batch, peak(batch))
+        return picks
+
+    optimistic = run(SearchSettings(optimism=1.0), unsure)
+    plain = run(SearchSettings(), None)
+    assert unsure(optimistic).sum() >= 20 and unsure(plain).sum() <= 5  # of 40 model-guided picks
+    assert run(SearchSettings(), unsure) == plain
+
+
+def test_bootstrap_spread_is_low_where_measured_and_reproducible(large_space):
+    from tvm_arco_plugin.search.uncertainty import BootstrapSpread
+
+    rng = np.random.default_rng(0)
+    measured = rng.choice(large_space.range_length, size=40, replace=False)
+    unseen = rng.choice(np.setdiff1d(np.arange(large_space.range_length), measured), size=400, replace=False)
+
+    def features(indexes):
+        return np.array([large_space.get(int(i)).get_flatten_feature() for i in indexes])
+
+    targets = features(measured) @ rng.random(features(measured).shape[1])  # a landscape over the knobs
+    spread = BootstrapSpread(seed=3)
+    assert not spread.ready and (spread(features(unseen)) == 0).all()
+    spread.fit(features(measured), targets)
+    at_measured, at_unseen = spread(features(measured)), spread(features(unseen))
+    assert spread.ready and at_unseen.mean() > 1.2 * at_measured.mean()
+    again = BootstrapSpread(seed=3)
+    again.fit(features(measured), targets)
+    np.testing.assert_array_equal(again(features(unseen)), at_unseen)
+    again.fit(features(measured), targets, fit_number=1)  # the next refit resamples differently
+    assert not np.array_equal(again(features(unseen)), at_unseen)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        BootstrapSpread(members=1)
+
+
 def test_search_never_repeats_and_exhausts_small_space():
     task = autotvm.task.create(templates.MATMUL, args=(32, 32, 32, "float32"), target=host_target())
     space = task.config_space

@@ -9,6 +9,7 @@ from tvm.autotvm.task.space import ConfigSpace
 
 from tvm_arco_plugin import ARCOTuner, host_target
 from tvm_arco_plugin.records import read_records
+from tvm_arco_plugin.search.engine import SearchSettings
 
 from conftest import matmul_task
 
@@ -97,8 +98,8 @@ def test_resume_never_remeasures(recorded_matmul, tmp_path):
     assert set(first) < set(everything)
 
 
-def _proposals(task, option, seed, n_trial=32):
-    tuner = ARCOTuner(task, seed=seed)
+def _proposals(task, option, seed, n_trial=32, settings=None):
+    tuner = ARCOTuner(task, seed=seed, settings=settings)
     tuner.tune(n_trial=n_trial, measure_option=option)
     return list(tuner.xs)
 
@@ -111,6 +112,16 @@ def test_same_seed_same_proposals_different_seed_differs(recorded_matmul):
     c = _proposals(task, option, seed=8)
     assert a == b
     assert a != c
+
+
+def test_optimism_is_seeded_and_changes_the_proposals(recorded_matmul):
+    """The uncertainty term (``optimism``, a bootstrap ensemble refit after every batch) keeps proposals
+    reproducible, and it is used: the same seed without it proposes otherwise."""
+    task, option = recorded_matmul
+    optimistic = SearchSettings(explore_every=8, optimism=1.0)
+    a = _proposals(task, option, seed=7, settings=optimistic)
+    assert a == _proposals(task, option, seed=7, settings=optimistic)
+    assert a != _proposals(task, option, seed=7)
 
 
 def test_space_exhaustion(recorded_matmul):

@@ -35,7 +35,7 @@ from .tuner import throughput  # noqa: E402
 
 
 def _arco(**changes):
-    """ARCOTuner, or one of its ablations: the same engine with one mechanism removed."""
+    """ARCOTuner, one of its ablations (the same engine with one mechanism removed), or a variant."""
     return lambda task, seed, threads=None, features=None: ARCOTuner(
         task, seed=seed, num_threads=threads, settings=SearchSettings(**changes))
 
@@ -57,6 +57,8 @@ TUNERS = {
     "arco": _arco(),
     "arco_noagents": _arco(candidate_source="random"),  # candidates: random configs instead of the walks
     "arco_frozen": _arco(learning=False),  # the agents walk, but PPO never updates them
+    # every score the search uses is expected + the cost model's uncertainty (search/uncertainty.py)
+    "arco_optimism": _arco(optimism=1.0),
     "xgb": _xgb(),
     "xgb8": _xgb(plan_size=8),
     "ga": _plain(autotvm.tuner.GATuner),

@@ -17,6 +17,7 @@ from tvm.autotvm.tuner.xgboost_cost_model import XGBoostCostModel
 from .records import settled_records
 from .search.engine import ARCOSearch, SearchSettings, ValidityMask
 from .search.knobs import KnobLayout
+from .search.uncertainty import BootstrapSpread
 
 logger = logging.getLogger("autotvm")
 
@@ -94,6 +95,9 @@ class ARCOTuner(Tuner):
                                                num_threads=num_threads, log_interval=log_interval // 2,
                                                upper_model=self.cost_model)
         self._validity_ready = False
+        # With settings.optimism > 0: how unsure the cost model is, from a bootstrap ensemble of the same kind
+        # of model on knob features (search/uncertainty.py).
+        self.spread_model = BootstrapSpread(seed=self.seed) if settings.optimism > 0 else None
         self.xs, self.ys = [], []
         self._retry = []  # configs whose logged measurements failed for infrastructure reasons: measured first
         self._model_ready = False
@@ -115,10 +119,12 @@ class ARCOTuner(Tuner):
     def next_batch(self, batch_size):
         tic = time.time()
         surrogate = self._predict if self._model_ready else None
+        spread = self._spread if self.spread_model is not None and self.spread_model.ready else None
         self._retry = [i for i in self._retry if i not in self.search.measured]
         indexes = self._retry[:batch_size]
         if len(indexes) < batch_size:
-            indexes += [i for i in self.search.propose(batch_size - len(indexes), surrogate) if i not in indexes]
+            indexes += [i for i in self.search.propose(batch_size - len(indexes), surrogate, spread)
+                        if i not in indexes]
         configs = [self.space.get(index) for index in indexes]
         self.time_in_next_batch += time.time() - tic
         logger.debug("ARCO next_batch: %d configs in %.3f s", len(configs), time.time() - tic)
@@ -226,6 +232,9 @@ class ARCOTuner(Tuner):
                     self.validity_model.fit(self.xs, [float(ok) for ok in worked], self.plan_size)
                 else:
                     self.cost_model.fit(self.xs, self.ys, self.plan_size)
+            if self.spread_model is not None:
+                worked_xs = [x for x, ok in zip(self.xs, worked) if ok]
+                self.spread_model.fit(self._knob_rows(worked_xs), [y for y in self.ys if y > 0], self._fits)
             self._validity_ready = split
             self._fits += 1
             self._model_ready = True
@@ -240,12 +249,23 @@ class ARCOTuner(Tuner):
             expected = expected * np.clip(self.validity_model.predict(indexes), 0.0, 1.0)
         return expected
 
-    def _fill_knob_features(self, indexes):
-        # Knob features are pure Python; computing them here avoids a process-pool round trip for each
-        # of the thousands of configs the agents visit. Other feature types go through TVM's pool.
-        if self.feature_type != "knob":
-            return
+    def _spread(self, indexes):
+        """How unsure the model is about each config, in the units of ``_predict`` (times the chance to work)."""
+        indexes = [int(i) for i in indexes]
+        spread = self.spread_model(self._knob_rows(indexes))
+        if self._validity_ready:
+            spread = spread * np.clip(self.validity_model.predict(indexes), 0.0, 1.0)
+        return spread
+
+    def _knob_rows(self, indexes):
         cache = self.cost_model.feature_cache.get("knob")
         for index in indexes:
             if index not in cache:
                 cache[index] = self.space.get(index).get_flatten_feature()
+        return np.array([cache[index] for index in indexes], dtype=np.float32)
+
+    def _fill_knob_features(self, indexes):
+        # Knob features are pure Python; computing them here avoids a process-pool round trip for each
+        # of the thousands of configs the agents visit. Other feature types go through TVM's pool.
+        if self.feature_type == "knob":
+            self._knob_rows(indexes)

@@ -83,6 +83,9 @@ class SearchSettings:
     # Sharp: on replayed spaces, sampling far from the model's best wasted trials (docs/design.md).
     cs_temperature: float = 0.1
     cs_threshold: float = 0.3
+    # Weight of the cost model's uncertainty (``propose``'s ``spread``) in every score the search uses:
+    # expected + optimism * spread, an upper confidence bound. 0: the model's expectation alone.
+    optimism: float = 0.0
     ppo: PPOSettings = field(default_factory=PPOSettings)
 
     def __post_init__(self):
@@ -243,11 +246,16 @@ class ARCOSearch:
         return picks
 
     # ---- the proposal -------------------------------------------------------------------------
-    def propose(self, n, surrogate=None):
-        """Indexes of up to ``n`` unmeasured configs to measure next (at least one if any remain)."""
+    def propose(self, n, surrogate=None, spread=None):
+        """Indexes of up to ``n`` unmeasured configs to measure next (at least one if any remain).
+
+        ``surrogate(indexes)``: the cost model's expected scores; ``spread(indexes)``: how unsure it is about
+        them (``uncertainty.BootstrapSpread``), used only with ``settings.optimism`` > 0."""
         n = min(n, self.n_unmeasured)
         if n <= 0:
             return []
+        if surrogate is not None and spread is not None and self.settings.optimism > 0:
+            surrogate = self._optimistic(surrogate, spread)
         if surrogate is None or len(self.measured) < self.settings.init_trials:
             picks = self.diverse_unmeasured(n)
             self._tag(picks, "init")
@@ -286,6 +294,12 @@ class ARCOSearch:
             batch = [b for b in batch if b != -1] + replacements
         self._keep_elite(batch)
         return batch
+
+    def _optimistic(self, surrogate, spread):
+        def score(indexes):
+            return (np.asarray(surrogate(indexes), dtype=np.float64)
+                    + self.settings.optimism * np.asarray(spread(indexes), dtype=np.float64))
+        return score
 
     def _coverage_pick(self, exclude=()):
         """The best-scored candidate with a knob value that has not worked in any measured config (and has
