@@ -19,6 +19,9 @@ supplies both. One call of :meth:`ARCOSearch.propose` does:
    (the last two only once the best measured config stopped improving); each slot is, with a
    probability that defaults to 0, a uniformly random unmeasured config instead.
 
+With ``optimism`` > 0 and a ``spread`` (how unsure the cost model is, ``uncertainty.py``), every score above
+is expected + optimism x spread; off by default (docs/design.md says why).
+
 Two ablations run the same loop with one mechanism removed (``SearchSettings``):
 ``candidate_source="random"`` spends the walks' budget on uniformly random valid configs (no agents),
 ``learning=False`` lets the agents walk with their initial policy (no learning).
