@@ -76,7 +76,7 @@ class ReplayRunner(Runner):
             res = self.recorded.results.get(inp.config.index)
             if res is None:
                 out.append(error_result(f"config {inp.config.index} is not in the recorded log",
-                                         MeasureErrorNo.UNKNOWN_ERROR))
+                                        MeasureErrorNo.UNKNOWN_ERROR))
             elif res.error_no != 0:
                 # Tuner.tune unpacks an error's costs as (traceback, exception); a decoded log keeps (1e9,).
                 out.append(error_result(f"recorded error (error_no {res.error_no})", res.error_no))

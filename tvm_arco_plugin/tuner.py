@@ -224,17 +224,17 @@ class ARCOTuner(Tuner):
         if max(self.ys) > 1e-6:  # XGBoostCostModel normalises by the best: it needs one success
             self._fill_knob_features(self.xs)
             worked = [y > 0 for y in self.ys]
+            worked_xs = [x for x, ok in zip(self.xs, worked) if ok]
+            worked_ys = [y for y, ok in zip(self.ys, worked) if ok]
             split = self.search.settings.separate_failures and 2 <= sum(worked) < len(worked)
             with _numpy_global_seed(self.seed + self._fits):
                 if split:
-                    self.cost_model.fit([x for x, ok in zip(self.xs, worked) if ok],
-                                        [y for y, ok in zip(self.ys, worked) if ok], self.plan_size)
+                    self.cost_model.fit(worked_xs, worked_ys, self.plan_size)
                     self.validity_model.fit(self.xs, [float(ok) for ok in worked], self.plan_size)
                 else:
                     self.cost_model.fit(self.xs, self.ys, self.plan_size)
             if self.spread_model is not None:
-                worked_xs = [x for x, ok in zip(self.xs, worked) if ok]
-                self.spread_model.fit(self._knob_rows(worked_xs), [y for y in self.ys if y > 0], self._fits)
+                self.spread_model.fit(self._knob_rows(worked_xs), worked_ys, self._fits)
             self._validity_ready = split
             self._fits += 1
             self._model_ready = True
