@@ -148,9 +148,9 @@ def test_single_layer_benchmark_runs_arco_and_its_ablation_on_the_joint_space(tm
     optima.write_text(json.dumps({"resnet18:c9": {"best_seconds": 2.31638e-3, "layer": "c9"}}))
     out = tmp_path / "zz.json"
     assert single_layer_main(["--layers", "c9", "--tuners", "arco,arco_noagents", "--budget", "24",
-                              "--seeds", "1", "--optima", str(optima), "--out", str(out)]) == 0
+                              "--seeds", "1", "--first-seed", "3", "--optima", str(optima), "--out", str(out)]) == 0
     task = json.loads(out.read_text())["tasks"][0]
-    assert task["space_size"] == 663552
+    assert task["space_size"] == 663552 and task["first_seed"] == 3
     arco, noagents = task["tuners"]["arco"], task["tuners"]["arco_noagents"]
     # 24 evaluations of the joint space: some valid configs found, the agents' share is recorded.
     assert arco["best_gflops"][0] > 0 and noagents["best_gflops"][0] > 0
@@ -175,6 +175,17 @@ def test_codesign_refuses_bad_input_in_one_line(capsys, args, message):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["--first-seed", "-1"], ["--seeds", "0"]])
+def test_single_layer_refuses_bad_seeds_in_one_line(capsys, args):
+    from tvm_arco_plugin.codesign.single_layer import main as single_layer_main
+
+    with pytest.raises(SystemExit) as stop:
+        single_layer_main(args)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seeds must be at least 1 and --first-seed at least 0" in err and len(err.strip().splitlines()) == 1
 
 
 def test_codesign_at_the_smallest_budget_stays_within_it(tmp_path):

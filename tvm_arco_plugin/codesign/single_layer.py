@@ -85,6 +85,8 @@ def main(argv=None):
     parser.add_argument("--budget", default="1000", help="evaluations per run; a comma list writes one JSON per "
                         "budget from the prefixes of the largest")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds FIRST_SEED .. FIRST_SEED + SEEDS - 1 (recorded as the task's first_seed)")
     parser.add_argument("--cache", help="JSON file caching ZigZag results")
     parser.add_argument("--optima", help="JSON file of sub-space optima (read, and written after a brute force)")
     parser.add_argument("--out", default="zigzag.json")
@@ -98,6 +100,8 @@ def main(argv=None):
     chosen = args.layers.split(",")
     if set(chosen) - set(layers):
         parser.error(f"--layers: {args.network} has {','.join(layers)}")
+    if args.seeds < 1 or args.first_seed < 0:
+        parser.error("--seeds must be at least 1 and --first-seed at least 0")
     budgets = bench.budgets_of(args.budget)
     parser_checks(parser, lambda: check_writable(args.out, "--out"))
     logging.getLogger("autotvm").setLevel(logging.WARNING)
@@ -110,11 +114,11 @@ def main(argv=None):
         task = create_task(layer)
         entry = {"log": None, "task": f"{args.network} {name} {layer.args()} joint hw x schedule",
                  "space_size": len(task.config_space), "optimum": task.flop / optimum["best_seconds"],
-                 "subspace_optimum": optimum, "runs": {}}
+                 "subspace_optimum": optimum, "first_seed": args.first_seed, "runs": {}}
         entry["optimum_gflops"] = entry["optimum"] / 1e9
         for tuner in names:
             entry["runs"][tuner] = []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 tic = time.time()
                 option = {"builder": ZigZagBuilder(n_parallel=8), "runner": ZigZagRunner(evaluator)}
                 run = bench.run_tuner(task, tuner, budgets[-1], seed, option,
