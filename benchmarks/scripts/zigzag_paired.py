@@ -43,18 +43,13 @@ def runs_by_layer(paths):
     return runs, optima, budget
 
 
-def counts(first, second):
-    lower, higher = int((first < second).sum()), int((first > second).sum())
-    return {"lower": lower, "higher": higher, "tied": int(len(first) - lower - higher),
-            "p": round(binomtest(lower, lower + higher).pvalue, 4) if lower + higher else 1.0,
-            "geomean_ratio": round(float(np.exp(np.mean(np.log(first / second)))), 4)}
-
-
-def best_counts(first, second, tolerance=1e-3):
+def counts(first, second, tolerance=0.0):
+    """Pairs where first is lower / higher than second (beyond ``tolerance``, relative), the two-sided sign
+    test over the pairs that differ, and the geometric mean of first / second."""
     ratio = first / second
-    higher, lower = int((ratio > 1 + tolerance).sum()), int((ratio < 1 - tolerance).sum())
-    return {"higher": higher, "lower": lower, "tied": int(len(ratio) - higher - lower),
-            "p": round(binomtest(higher, higher + lower).pvalue, 4) if higher + lower else 1.0,
+    lower, higher = int((ratio < 1 - tolerance).sum()), int((ratio > 1 + tolerance).sum())
+    return {"lower": lower, "higher": higher, "tied": int(len(ratio) - lower - higher),
+            "p": round(binomtest(lower, lower + higher).pvalue, 4) if lower + higher else 1.0,
             "geomean_ratio": round(float(np.exp(np.mean(np.log(ratio)))), 4)}
 
 
@@ -82,7 +77,7 @@ def main(argv=None):
         row = {"seeds": seeds, "trials_to_95": {first_label: first.tolist(), second_label: second.tolist()},
                "median_trials": {first_label: float(np.median(first)), second_label: float(np.median(second))},
                "median_ratio": round(float(np.median(first / second)), 4), "within_2pct": within,
-               **counts(first, second), "best_at_budget": best_counts(best_first, best_second)}
+               **counts(first, second), "best_at_budget": counts(best_first, best_second, tolerance=1e-3)}
         report["layers"][layer] = row
         all_first.extend(first)
         all_second.extend(second)
@@ -95,7 +90,7 @@ def main(argv=None):
               f"higher in {row['best_at_budget']['higher']}, lower in {row['best_at_budget']['lower']}")
     report["all"] = counts(np.array(all_first), np.array(all_second))
     report["all"]["pairs"] = len(all_first)
-    report["all"]["best_at_budget"] = best_counts(np.array(all_best_first), np.array(all_best_second))
+    report["all"]["best_at_budget"] = counts(np.array(all_best_first), np.array(all_best_second), tolerance=1e-3)
     overall = report["all"]
     print(f"all {overall['pairs']} pairs: {first_label} fewer trials in {overall['lower']}, more in {overall['higher']}, "
           f"tied {overall['tied']} (sign p = {overall['p']:.3f}); geometric mean {first_label} / {second_label} "
