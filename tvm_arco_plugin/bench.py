@@ -29,6 +29,7 @@ from .chameleon import ChameleonTuner  # noqa: E402
 from .recording import record_space, recorded_indexes  # noqa: E402
 from .replay import RecordedResults, replay_option  # noqa: E402
 from .search.engine import SearchSettings  # noqa: E402
+from .search.marl import PPOSettings  # noqa: E402
 from .timing import time_in_tuner  # noqa: E402
 from .tuner import throughput  # noqa: E402
 
@@ -59,6 +60,10 @@ TUNERS = {
     "arco_frozen": _arco(learning=False),  # the agents walk, but PPO never updates them
     # every score the search uses is expected + the cost model's uncertainty (search/uncertainty.py)
     "arco_optimism": _arco(optimism=1.0),
+    # the agents stop learning once their policy's entropy falls below 0.8 of a uniform policy's ...
+    "arco_entfloor": _arco(ppo=PPOSettings(entropy_floor=0.8)),
+    # ... or keep learning with an entropy bonus that grows while the entropy is below 0.8 of it
+    "arco_enttarget": _arco(ppo=PPOSettings(entropy_target=0.8)),
     "xgb": _xgb(),
     "xgb8": _xgb(plan_size=8),
     "ga": _plain(autotvm.tuner.GATuner),
