@@ -85,6 +85,44 @@ def test_explorer_learns_to_climb_a_surrogate(large_space):
     assert entropy[0] > 0.99 and entropy[-1] < 0.95  # measured: 0.93
 
 
+def climb(layout, settings, rounds=15):
+    """Walks from random starts on a score that rises towards one config -> (each walk's entropy ratio, the
+    explorer)."""
+    target = layout.to_knobs([layout.range_length // 3])[0]
+
+    def score(knobs):
+        return 1.0 - np.abs(layout.normalise(knobs) - layout.normalise(target[None])).mean(axis=1)
+
+    explorer = MultiAgentExplorer(layout, seed=0, settings=settings)
+    rng = np.random.default_rng(1)
+    entropy = []
+    for _ in range(rounds):
+        starts = layout.to_knobs(rng.integers(0, layout.range_length, settings.walkers))
+        walk = explorer.explore(starts, score, lambda k: np.ones(len(k), bool), lambda i: np.ones(len(i), bool),
+                                budget=512)
+        entropy.append(walk.entropy_ratio)
+    return np.array(entropy), explorer
+
+
+def test_an_entropy_floor_stops_learning_and_a_target_raises_the_entropy_bonus(large_space):
+    """Left alone, the climbing agents' policy narrows (the test above). With a floor, a walk whose entropy
+    ratio is below it teaches nothing: the networks stay as they were. With a target, the entropy coefficient
+    grows while the entropy is below it, and the policy ends broader than without."""
+    layout = KnobLayout.from_config_space(large_space)
+    plain, _ = climb(layout, PPOSettings(walkers=32, horizon=16))
+    floored, explorer = climb(layout, PPOSettings(walkers=32, horizon=16, entropy_floor=0.97))
+    assert floored[0] > 0.97 and floored[-1] < 0.97  # learning ran until the entropy fell below the floor ...
+    weights = [p.detach().clone() for p in explorer.actors.parameters()]
+    rng = np.random.default_rng(2)
+    explorer.explore(layout.to_knobs(rng.integers(0, layout.range_length, 32)), lambda k: np.ones(len(k)),
+                     lambda k: np.ones(len(k), bool), lambda i: np.ones(len(i), bool), budget=512)
+    assert all(torch.equal(a, b) for a, b in zip(weights, explorer.actors.parameters()))  # ... then stopped
+    assert floored[-1] > plain[-1]  # measured: 0.957 vs 0.934
+    targeted, explorer = climb(layout, PPOSettings(walkers=32, horizon=16, entropy_target=0.97))
+    assert explorer.ent_coef > PPOSettings().ent_coef  # measured: 0.192
+    assert targeted[-1] > plain[-1] + 0.01  # measured: 0.976
+
+
 def test_the_agents_adam_steps_bit_for_bit_as_torchs_and_needs_no_dynamo():
     """``marl.Adam`` replaces ``torch.optim.Adam`` only to spare the ``torch._dynamo`` import; the
     parameters must stay exactly torch's, also for a parameter that misses a step's gradient."""
