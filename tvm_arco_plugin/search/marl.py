@@ -52,7 +52,8 @@ class PPOSettings:
     # Left at 0, the policy's entropy falls round after round (to about 0.45 of a uniform policy's by the
     # end of a 1,000-trial co-design run), and the walks grow alike. entropy_floor: a round's walk teaches
     # the agents only while their entropy ratio is at least this. entropy_target: the entropy coefficient
-    # doubles after a round below this ratio and halves after one above it (never below ent_coef).
+    # doubles after a round below this ratio and halves after one above it (never below ent_coef). Off by
+    # default: at 0.8, neither ended better than learning off on the joint spaces (docs/benchmarks.md).
     entropy_floor: float = 0.0
     entropy_target: float = 0.0
 
