@@ -64,6 +64,8 @@ TUNERS = {
     "arco_entfloor": _arco(ppo=PPOSettings(entropy_floor=0.8)),
     # ... or keep learning with an entropy bonus that grows while the entropy is below 0.8 of it
     "arco_enttarget": _arco(ppo=PPOSettings(entropy_target=0.8)),
+    # the agents learn only from real measurements (the moves that reached measured configs), not the model
+    "arco_measured": _arco(ppo=PPOSettings(reward_source="measured")),
     "xgb": _xgb(),
     "xgb8": _xgb(plan_size=8),
     "ga": _plain(autotvm.tuner.GATuner),

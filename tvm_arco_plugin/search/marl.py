@@ -56,6 +56,18 @@ class PPOSettings:
     # default: at 0.8, neither ended better than learning off on the joint spaces (docs/benchmarks.md).
     entropy_floor: float = 0.0
     entropy_target: float = 0.0
+    # What the agents learn from. "model": every new config a walk reaches pays its cost-model score (the
+    # paper's reward; the PPO update above). "measured": only real measurements teach: the move that reached
+    # a config later measured is rewarded with its throughput relative to the best measured (0 if it failed),
+    # and every round PPO's clipped objective runs over all such moves so far, each against the probability
+    # its action had when it was made (so an old move cannot pull the policy further than the clip allows).
+    # Why: on every space measured, agents that follow the model harder found slower configs.
+    reward_source: str = "model"
+    moves_kept_walks: int = 8  # a move is forgotten if its config is not measured within this many walks
+
+    def __post_init__(self):
+        if self.reward_source not in ("model", "measured"):
+            raise ValueError(f"reward_source must be 'model' or 'measured', not {self.reward_source!r}")
 
 
 class Adam:
@@ -175,6 +187,12 @@ class MultiAgentExplorer:
         self.optimizer = Adam(self._parameters(), lr=s.learning_rate, eps=1e-5)
         self.ent_coef = s.ent_coef
         self.rounds = 0
+        # With reward_source "measured": per recent walk, config index -> the move that first reached it
+        # (global state, each agent's observation, action and its log-probability); and the moves whose
+        # config was measured.
+        self.recent_moves = []
+        self.measured_moves = {"state": [], "reward": [], **{key: {a: [] for a in layout.agents}
+                                                             for key in ("obs", "action", "logprob")}}
 
     def _parameters(self):
         return list(self.actors.parameters()) + list(self.critic.parameters())
@@ -242,6 +260,9 @@ class MultiAgentExplorer:
         per_agent = lambda: {a: [] for a in layout.agents}  # noqa: E731
         buffer = {"state": [], "reward": [], "obs": per_agent(), "action": per_agent(), "logprob": per_agent()}
         entropies = []
+        moves = {}
+        if s.reward_source == "measured":
+            self.recent_moves = (self.recent_moves + [moves])[-s.moves_kept_walks:]
         for step in range(horizon):
             if len(seen) >= budget:
                 break
@@ -267,6 +288,10 @@ class MultiAgentExplorer:
             index = layout.to_index(knobs)
             if admitted:
                 seen.update(zip(admitted, np.asarray(score_fn(layout.to_knobs(admitted)), dtype=np.float32).tolist()))
+            if s.reward_source == "measured":
+                for w in np.flatnonzero(first).tolist():
+                    moves[int(index[w])] = (state[w], {a: (local[a][w], int(actions[a][w]), float(logprob[a][w]))
+                                                       for a in layout.agents})
             novel = first & np.asarray(is_new(index), dtype=bool)
             score = np.array([seen[i] for i in index.tolist()], dtype=np.float32)
             reward = np.where(novel, score, 0.0) - s.invalid_penalty * (~valid)
@@ -277,13 +302,72 @@ class MultiAgentExplorer:
         entropy_ratio = float(np.mean(entropies)) if entropies else 1.0
         if s.entropy_target > 0:
             self.ent_coef = max(s.ent_coef, min(1.0, self.ent_coef * (2.0 if entropy_ratio < s.entropy_target else 0.5)))
-        if self.learning and buffer["reward"] and entropy_ratio >= s.entropy_floor:
+        if not self.learning or entropy_ratio < s.entropy_floor:
+            pass
+        elif s.reward_source == "measured":
+            if len(self.measured_moves["reward"]) >= 2:
+                self._learn_from_measured_moves()
+        elif buffer["reward"]:
             self._update(buffer, self.observations(knobs, score, len(buffer["reward"]) / horizon)[0])
         self.rounds += 1
         new = {i: v for i, v in seen.items() if i not in known}
         indexes = np.fromiter(new, dtype=np.int64, count=len(new))
         return Walk(layout.to_knobs(indexes), np.fromiter(new.values(), dtype=np.float32, count=len(new)),
                     np.isin(indexes, list(starts_seen)), entropy_ratio)
+
+    # ---- learning from measurements (reward_source "measured") ------------------------------
+    def remember_outcomes(self, indexes, rewards):
+        """Measured configs' rewards (throughput relative to the best, 0 for a failure): the moves of recent
+        walks that reached them join the moves the agents learn from."""
+        kept = self.measured_moves
+        for index, reward in zip(indexes, rewards):
+            for moves in self.recent_moves:
+                move = moves.pop(int(index), None)
+                if move is not None:
+                    state, per_agent = move
+                    kept["state"].append(state)
+                    for agent, (obs, action, logprob) in per_agent.items():
+                        kept["obs"][agent].append(obs)
+                        kept["action"][agent].append(action)
+                        kept["logprob"][agent].append(logprob)
+                    kept["reward"].append(float(reward))
+                    break
+
+    def _learn_from_measured_moves(self):
+        """PPO on every measured move so far, each a one-step episode: advantage = measured reward minus the
+        centralized critic's value of the joint state it was made from; every actor clips its own ratio
+        against the log-probability its action had when the move was made."""
+        s, kept, agents = self.settings, self.measured_moves, self.layout.agents
+        with single_torch_thread():
+            states = torch.from_numpy(np.stack(kept["state"]))
+            rewards = torch.tensor(kept["reward"], dtype=torch.float32)
+            obs = {a: torch.from_numpy(np.stack(kept["obs"][a])) for a in agents}
+            actions = {a: torch.tensor(kept["action"][a], dtype=torch.int64) for a in agents}
+            old = {a: torch.tensor(kept["logprob"][a], dtype=torch.float32) for a in agents}
+            n = len(rewards)
+            batch = max(2, n // s.minibatches)
+            for _ in range(s.epochs):
+                order = torch.from_numpy(self.np_rng.permutation(n))
+                for start in range(0, n, batch):
+                    mb = order[start:start + batch]
+                    if len(mb) < 2:  # a lone move has no advantage to normalise
+                        continue
+                    values = self.critic(states[mb])
+                    adv = (rewards[mb] - values).detach()
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                    pg_loss, entropy = 0.0, 0.0
+                    for agent in agents:
+                        dist = torch.distributions.Categorical(logits=self.actors[agent](obs[agent][mb]))
+                        ratio = (dist.log_prob(actions[agent][mb]) - old[agent][mb]).exp()
+                        clipped = ratio.clamp(1 - s.clip_coef, 1 + s.clip_coef)
+                        pg_loss = pg_loss + torch.max(-adv * ratio, -adv * clipped).mean()
+                        entropy = entropy + dist.entropy().mean()
+                    v_loss = 0.5 * ((values - rewards[mb]) ** 2).mean()
+                    loss = pg_loss - self.ent_coef * entropy + s.vf_coef * v_loss
+                    self.optimizer.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(self._parameters(), s.max_grad_norm)
+                    self.optimizer.step()
 
     # ---- learning (centralised critic) --------------------------------------------------------
     def _update(self, buffer, final_state):
