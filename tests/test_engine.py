@@ -110,6 +110,37 @@ def test_an_entropy_floor_stops_learning_and_a_target_raises_the_entropy_bonus(l
     assert targeted[-1] > plain[-1] + 0.01  # measured: 0.976
 
 
+def test_agents_that_learn_from_measurements_set_the_knob_value_that_measured_well(large_space):
+    """With reward_source "measured" the cost model teaches nothing (here it rates every config alike); the
+    moves that reached measured configs do. A config measures well when its first knob holds its last value:
+    the learning agents reach such configs more and more often, model-taught or frozen agents do not."""
+    layout = KnobLayout.from_config_space(large_space)
+    value = layout.dims[0] - 1
+
+    def share_with_value(settings, learning=True, rounds=15):
+        explorer = MultiAgentExplorer(layout, seed=0, settings=settings, learning=learning)
+        rng = np.random.default_rng(1)
+        shares = []
+        for _ in range(rounds):
+            starts = layout.to_knobs(rng.integers(0, layout.range_length, settings.walkers))
+            walk = explorer.explore(starts, lambda k: np.ones(len(k)), lambda k: np.ones(len(k), bool),
+                                    lambda i: np.ones(len(i), bool), budget=512)
+            reached = walk.knobs[~walk.from_start]
+            shares.append(np.mean(reached[:, 0] == value))
+            measured = reached[rng.choice(len(reached), size=16, replace=False)]
+            explorer.remember_outcomes(layout.to_index(measured), (measured[:, 0] == value).astype(float))
+        return np.array(shares), explorer
+
+    measured, explorer = share_with_value(PPOSettings(walkers=32, horizon=16, reward_source="measured"))
+    model, model_explorer = share_with_value(PPOSettings(walkers=32, horizon=16))
+    frozen, _ = share_with_value(PPOSettings(walkers=32, horizon=16, reward_source="measured"), learning=False)
+    assert len(explorer.measured_moves["reward"]) == 15 * 16 and not model_explorer.measured_moves["reward"]
+    assert measured[-4:].mean() > measured[:4].mean() + 0.1  # measured: 0.14 -> 0.38
+    assert measured[-4:].mean() > max(model[-4:].mean(), frozen[-4:].mean()) + 0.1  # both stay near 1 / 7
+    with pytest.raises(ValueError, match="reward_source"):
+        PPOSettings(reward_source="measurements")
+
+
 def test_the_agents_adam_steps_bit_for_bit_as_torchs_and_needs_no_dynamo():
     """``marl.Adam`` replaces ``torch.optim.Adam`` only to spare the ``torch._dynamo`` import; the
     parameters must stay exactly torch's, also for a parameter that misses a step's gradient."""
@@ -298,6 +329,13 @@ def test_the_global_shares_random_configs_compete_for_the_batch_only_when_asked(
         assert (GLOBAL_GROUP in search.candidate_group) != competes
     assert "random" not in picked[False]
     assert picked[True].count("random") >= 8  # measured: 12 of 32; about half the candidates are random
+
+
+def test_the_search_hands_its_measurements_to_agents_that_learn_from_them(joint_space_layout):
+    search = run_search(joint_space_layout, SearchSettings(ppo=PPOSettings(reward_source="measured")), seed=0)
+    rewards = search.explorer.measured_moves["reward"]
+    walked = sum(source == "walk" for source in search.measured_source.values())
+    assert 0 < len(rewards) <= walked and all(0 <= r <= 1 for r in rewards)  # relative to the best measured
 
 
 def test_hardware_agent_learns_from_measured_rewards():

@@ -16,7 +16,8 @@ Read top to bottom like CleanRL's ppo.py:
    this round has visited it before, 0 for a config already visited or measured, and a penalty for
    a config outside the space's valid set (the walker then stays). So a good round is one whose
    walks pass through many new configs the model rates highly: exactly the candidates Confidence
-   Sampling wants to choose from;
+   Sampling wants to choose from (``reward_source="measured"`` rewards real measurements instead:
+   ``remember_outcomes``);
 5. advantages come from GAE on the centralized critic's values (centralized training); each actor is
    updated with the PPO clipped objective on its own log-probabilities (decentralized execution:
    acting needs only the actor and the local observation).
