@@ -66,6 +66,8 @@ TUNERS = {
     "arco_enttarget": _arco(ppo=PPOSettings(entropy_target=0.8)),
     # the agents learn only from real measurements (the moves that reached measured configs), not the model
     "arco_measured": _arco(ppo=PPOSettings(reward_source="measured")),
+    # ... or from the same moves rewarded at random: the control for what the measurements teach
+    "arco_randomreward": _arco(ppo=PPOSettings(reward_source="random")),
     "xgb": _xgb(),
     "xgb8": _xgb(plan_size=8),
     "ga": _plain(autotvm.tuner.GATuner),

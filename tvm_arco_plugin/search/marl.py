@@ -62,13 +62,15 @@ class PPOSettings:
     # a config later measured is rewarded with its throughput relative to the best measured (0 if it failed),
     # and every round PPO's clipped objective runs over all such moves so far, each against the probability
     # its action had when it was made (so an old move cannot pull the policy further than the clip allows).
-    # Why: on every space measured, agents that follow the model harder found slower configs.
+    # Why: on every space measured, agents that follow the model harder found slower configs. "random": the
+    # same, but each measured move's reward is drawn uniformly from [0, 1]: the control that learns as much
+    # from nothing.
     reward_source: str = "model"
     moves_kept_walks: int = 8  # a move is forgotten if its config is not measured within this many walks
 
     def __post_init__(self):
-        if self.reward_source not in ("model", "measured"):
-            raise ValueError(f"reward_source must be 'model' or 'measured', not {self.reward_source!r}")
+        if self.reward_source not in ("model", "measured", "random"):
+            raise ValueError(f"reward_source must be 'model', 'measured' or 'random', not {self.reward_source!r}")
 
 
 class Adam:
@@ -262,7 +264,7 @@ class MultiAgentExplorer:
         buffer = {"state": [], "reward": [], "obs": per_agent(), "action": per_agent(), "logprob": per_agent()}
         entropies = []
         moves = {}
-        if s.reward_source == "measured":
+        if s.reward_source != "model":
             self.recent_moves = (self.recent_moves + [moves])[-s.moves_kept_walks:]
         for step in range(horizon):
             if len(seen) >= budget:
@@ -289,7 +291,7 @@ class MultiAgentExplorer:
             index = layout.to_index(knobs)
             if admitted:
                 seen.update(zip(admitted, np.asarray(score_fn(layout.to_knobs(admitted)), dtype=np.float32).tolist()))
-            if s.reward_source == "measured":
+            if s.reward_source != "model":
                 for w in np.flatnonzero(first).tolist():
                     moves[int(index[w])] = (state[w], {a: (local[a][w], int(actions[a][w]), float(logprob[a][w]))
                                                        for a in layout.agents})
@@ -305,7 +307,7 @@ class MultiAgentExplorer:
             self.ent_coef = max(s.ent_coef, min(1.0, self.ent_coef * (2.0 if entropy_ratio < s.entropy_target else 0.5)))
         if not self.learning or entropy_ratio < s.entropy_floor:
             pass
-        elif s.reward_source == "measured":
+        elif s.reward_source != "model":
             if len(self.measured_moves["reward"]) >= 2:
                 self._learn_from_measured_moves()
         elif buffer["reward"]:
@@ -331,7 +333,8 @@ class MultiAgentExplorer:
                         kept["obs"][agent].append(obs)
                         kept["action"][agent].append(action)
                         kept["logprob"][agent].append(logprob)
-                    kept["reward"].append(float(reward))
+                    random = self.settings.reward_source == "random"
+                    kept["reward"].append(float(self.np_rng.random()) if random else float(reward))
                     break
 
     def _learn_from_measured_moves(self):
