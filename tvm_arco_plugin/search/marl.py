@@ -359,19 +359,26 @@ class MultiAgentExplorer:
                     values = self.critic(states[mb])
                     adv = (rewards[mb] - values).detach()
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                    pg_loss, entropy = 0.0, 0.0
-                    for agent in agents:
-                        dist = torch.distributions.Categorical(logits=self.actors[agent](obs[agent][mb]))
-                        ratio = (dist.log_prob(actions[agent][mb]) - old[agent][mb]).exp()
-                        clipped = ratio.clamp(1 - s.clip_coef, 1 + s.clip_coef)
-                        pg_loss = pg_loss + torch.max(-adv * ratio, -adv * clipped).mean()
-                        entropy = entropy + dist.entropy().mean()
-                    v_loss = 0.5 * ((values - rewards[mb]) ** 2).mean()
-                    loss = pg_loss - self.ent_coef * entropy + s.vf_coef * v_loss
-                    self.optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self._parameters(), s.max_grad_norm)
-                    self.optimizer.step()
+                    self._ppo_step({a: obs[a][mb] for a in agents}, {a: actions[a][mb] for a in agents},
+                                   {a: old[a][mb] for a in agents}, adv, values, rewards[mb])
+
+    def _ppo_step(self, obs, actions, old_logprobs, advantages, values, returns):
+        """One PPO-clip step on a minibatch (MAPPO: every agent clips its own ratio against the shared,
+        critic-based advantage). ``values``: the critic's values of the minibatch's joint states."""
+        s = self.settings
+        pg_loss, entropy = 0.0, 0.0
+        for agent in self.layout.agents:
+            dist = torch.distributions.Categorical(logits=self.actors[agent](obs[agent]))
+            ratio = (dist.log_prob(actions[agent]) - old_logprobs[agent]).exp()
+            clipped = ratio.clamp(1 - s.clip_coef, 1 + s.clip_coef)
+            pg_loss = pg_loss + torch.max(-advantages * ratio, -advantages * clipped).mean()
+            entropy = entropy + dist.entropy().mean()
+        v_loss = 0.5 * ((values - returns) ** 2).mean()
+        loss = pg_loss - self.ent_coef * entropy + s.vf_coef * v_loss
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self._parameters(), s.max_grad_norm)
+        self.optimizer.step()
 
     # ---- learning (centralised critic) --------------------------------------------------------
     def _update(self, buffer, final_state):
@@ -412,20 +419,9 @@ class MultiAgentExplorer:
                     mb = order[start:start + batch]
                     adv = flat_adv[mb]
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(mb) > 1 else adv
-                    # MAPPO: every agent clips its own ratio against the shared, critic-based advantage.
-                    pg_loss, entropy = 0.0, 0.0
-                    for agent in agents:
-                        dist = torch.distributions.Categorical(logits=self.actors[agent](flat_obs[agent][mb]))
-                        ratio = (dist.log_prob(flat_act[agent][mb]) - flat_old[agent][mb]).exp()
-                        clipped = ratio.clamp(1 - s.clip_coef, 1 + s.clip_coef)
-                        pg_loss = pg_loss + torch.max(-adv * ratio, -adv * clipped).mean()
-                        entropy = entropy + dist.entropy().mean()
-                    v_loss = 0.5 * ((self.critic(flat_states[mb]) - flat_ret[mb]) ** 2).mean()
-                    loss = pg_loss - self.ent_coef * entropy + s.vf_coef * v_loss
-                    self.optimizer.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self._parameters(), s.max_grad_norm)
-                    self.optimizer.step()
+                    self._ppo_step({a: flat_obs[a][mb] for a in agents}, {a: flat_act[a][mb] for a in agents},
+                                   {a: flat_old[a][mb] for a in agents}, adv, self.critic(flat_states[mb]),
+                                   flat_ret[mb])
 
 
 class HardwareLeader:
