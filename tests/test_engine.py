@@ -359,6 +359,14 @@ def test_hardware_agent_learns_from_measured_rewards():
             assert leader.entropy_ratio() == pytest.approx(1.0)
 
 
+def test_the_hardware_agent_can_learn_while_the_walks_stay_frozen(joint_space_layout):
+    frozen = run_search(joint_space_layout, SearchSettings(learning=False), seed=0)
+    mixed = run_search(joint_space_layout, SearchSettings(learning=False, hardware_learning=True), seed=0)
+    assert frozen.leader.entropy_ratio() == pytest.approx(1.0) and not mixed.explorer.learning
+    assert mixed.leader.entropy_ratio() < 1.0  # its measured proposals taught it
+    assert all(p.grad is None for p in mixed.explorer.actors.parameters())  # the walks' policy never updated
+
+
 def test_a_knob_value_that_never_worked_is_tried(joint_space_layout):
     """Coverage: while every measured config with some knob value failed, candidates with that value keep
     being measured (up to coverage_attempts times), though the model rates them low; without coverage

@@ -68,6 +68,10 @@ TUNERS = {
     "arco_measured": _arco(ppo=PPOSettings(reward_source="measured")),
     # ... or from the same moves rewarded at random: the control for what the measurements teach
     "arco_randomreward": _arco(ppo=PPOSettings(reward_source="random")),
+    # the hardware agent's share, on the joint spaces' recommended setting (learning off): without its own
+    # proposals (it still acts in the walks), and with its own policy learning while the walks' stays frozen
+    "arco_frozen_noleader": _arco(learning=False, leader_proposals=0),
+    "arco_frozen_hwlearns": _arco(learning=False, hardware_learning=True),
     "xgb": _xgb(),
     "xgb8": _xgb(plan_size=8),
     "ga": _plain(autotvm.tuner.GATuner),

@@ -31,6 +31,7 @@ valid config exists. Every proposed config keeps the tag of where it came from (
 run can report what share of its measurements only the agents' walks reached.
 """
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -79,6 +80,9 @@ class SearchSettings:
     # this many rounds: while the model's picks keep improving, exploiting them is cheapest.
     stall_rounds: int = 3
     learning: bool = True  # False: the arco_frozen ablation
+    # The hardware agent's own policy (HardwareLeader) learns if this is True; None: as ``learning`` says.
+    # So that the hardware agent's learning can be measured apart from the software agents'.
+    hardware_learning: Optional[bool] = None
     exploration_share: float = 0.0
     # The surrogate the AutoTVM glue hands the engine: expected throughput x chance to work, each from its
     # own fit of the cost model, once some measurements failed (see tuner.py).
@@ -136,8 +140,10 @@ class ARCOSearch:
                                             learning=self.settings.learning) if use_agents else None)
         self.leader = None
         if self.explorer is not None and HARDWARE in layout.agents and len(layout.agents) > 1:
+            hardware_learning = self.settings.hardware_learning
             self.leader = HardwareLeader(layout.dims[layout.columns[HARDWARE]], seed=seed,
-                                         learning=self.settings.learning)
+                                         learning=self.settings.learning if hardware_learning is None
+                                         else hardware_learning)
         self.leader_pending = {}  # config index -> the hardware choice it was proposed for
         self.measured = {}  # index -> throughput (0 for failures)
         self.source = {}  # index -> where it came from (SOURCES), for every config proposed or scored
