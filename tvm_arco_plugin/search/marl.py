@@ -63,8 +63,9 @@ class PPOSettings:
     # and every round PPO's clipped objective runs over all such moves so far, each against the probability
     # its action had when it was made (so an old move cannot pull the policy further than the clip allows).
     # Why: on every space measured, agents that follow the model harder found slower configs. "random": the
-    # same, but each measured move's reward is drawn uniformly from [0, 1]: the control that learns as much
-    # from nothing.
+    # same moves, each rewarded with a uniform draw from [0, 1]: the control for what the measurements teach.
+    # Both off by default: on the joint spaces neither ended better than learning off, and measured rewards
+    # did no better than random ones (docs/benchmarks.md).
     reward_source: str = "model"
     moves_kept_walks: int = 8  # a move is forgotten if its config is not measured within this many walks
 
@@ -190,7 +191,7 @@ class MultiAgentExplorer:
         self.optimizer = Adam(self._parameters(), lr=s.learning_rate, eps=1e-5)
         self.ent_coef = s.ent_coef
         self.rounds = 0
-        # With reward_source "measured": per recent walk, config index -> the move that first reached it
+        # With a reward from measurements ("measured", "random"): per recent walk, config index -> the move that first reached it
         # (global state, each agent's observation, action and its log-probability); and the moves whose
         # config was measured.
         self.recent_moves = []
@@ -318,7 +319,7 @@ class MultiAgentExplorer:
         return Walk(layout.to_knobs(indexes), np.fromiter(new.values(), dtype=np.float32, count=len(new)),
                     np.isin(indexes, list(starts_seen)), entropy_ratio)
 
-    # ---- learning from measurements (reward_source "measured") ------------------------------
+    # ---- learning from measurements (reward_source "measured" or "random") -------------------
     def remember_outcomes(self, indexes, rewards):
         """Measured configs' rewards (throughput relative to the best, 0 for a failure): the moves of recent
         walks that reached them join the moves the agents learn from."""
