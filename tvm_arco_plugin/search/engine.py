@@ -177,10 +177,10 @@ class ARCOSearch:
                 for knob, position in enumerate(self.layout.to_knobs([index])[0]):
                     self.value_counts[knob][position] += 1
             self.measured[index] = float(value)
-            if self.explorer is not None:
-                self.explorer.remember_outcomes([index], [float(value) / best])
             if index in self.source:
                 self.measured_source[index] = self.source[index]
+        if self.explorer is not None:
+            self.explorer.remember_outcomes(indexes, [float(value) / best for value in throughputs])
         if self._since_round is not None:
             self._since_round += len(indexes)
 

@@ -191,9 +191,9 @@ class MultiAgentExplorer:
         self.optimizer = Adam(self._parameters(), lr=s.learning_rate, eps=1e-5)
         self.ent_coef = s.ent_coef
         self.rounds = 0
-        # With a reward from measurements ("measured", "random"): per recent walk, config index -> the move that first reached it
-        # (global state, each agent's observation, action and its log-probability); and the moves whose
-        # config was measured.
+        # With a reward from measurements ("measured", "random"): per recent walk, config index -> the move
+        # that first reached it (global state, each agent's observation, action and its log-probability); and
+        # the moves whose config was measured.
         self.recent_moves = []
         self.measured_moves = {"state": [], "reward": [], **{key: {a: [] for a in layout.agents}
                                                              for key in ("obs", "action", "logprob")}}
@@ -306,13 +306,12 @@ class MultiAgentExplorer:
         entropy_ratio = float(np.mean(entropies)) if entropies else 1.0
         if s.entropy_target > 0:
             self.ent_coef = max(s.ent_coef, min(1.0, self.ent_coef * (2.0 if entropy_ratio < s.entropy_target else 0.5)))
-        if not self.learning or entropy_ratio < s.entropy_floor:
-            pass
-        elif s.reward_source != "model":
-            if len(self.measured_moves["reward"]) >= 2:
-                self._learn_from_measured_moves()
-        elif buffer["reward"]:
-            self._update(buffer, self.observations(knobs, score, len(buffer["reward"]) / horizon)[0])
+        if self.learning and entropy_ratio >= s.entropy_floor:
+            if s.reward_source != "model":
+                if len(self.measured_moves["reward"]) >= 2:
+                    self._learn_from_measured_moves()
+            elif buffer["reward"]:
+                self._update(buffer, self.observations(knobs, score, len(buffer["reward"]) / horizon)[0])
         self.rounds += 1
         new = {i: v for i, v in seen.items() if i not in known}
         indexes = np.fromiter(new, dtype=np.int64, count=len(new))
@@ -323,7 +322,7 @@ class MultiAgentExplorer:
     def remember_outcomes(self, indexes, rewards):
         """Measured configs' rewards (throughput relative to the best, 0 for a failure): the moves of recent
         walks that reached them join the moves the agents learn from."""
-        kept = self.measured_moves
+        kept, random_rewards = self.measured_moves, self.settings.reward_source == "random"
         for index, reward in zip(indexes, rewards):
             for moves in self.recent_moves:
                 move = moves.pop(int(index), None)
@@ -334,8 +333,7 @@ class MultiAgentExplorer:
                         kept["obs"][agent].append(obs)
                         kept["action"][agent].append(action)
                         kept["logprob"][agent].append(logprob)
-                    random = self.settings.reward_source == "random"
-                    kept["reward"].append(float(self.np_rng.random()) if random else float(reward))
+                    kept["reward"].append(float(self.np_rng.random()) if random_rewards else float(reward))
                     break
 
     def _learn_from_measured_moves(self):
