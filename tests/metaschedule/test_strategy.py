@@ -98,6 +98,44 @@ def test_replaying_on_two_threads_gives_the_candidates_of_one(matmul_128, monkey
     assert one_thread == two_threads
 
 
+def test_the_early_model_scores_as_its_predict_does_extracting_each_configs_features_once(matmul_128, monkeypatch):
+    """The early model's scores reuse each config's features; the candidates are those of predicting
+    every time. After the last batch the early model is not retrained: nothing is scored again."""
+    from tvm_arco_plugin.metaschedule import strategy as strategy_module
+
+    extracted, trained_on = [], []  # candidates per extraction; the early model's results after each batch
+
+    def counting_model(seed, **options):
+        model = seeded_xgb_model(seed, **options)
+
+        class CountingExtractor:
+            def extract_from(self, context, candidates):
+                extracted.append(len(candidates))
+                return extractor.extract_from(context, candidates)
+
+        extractor, model.extractor = model.extractor, CountingExtractor()
+        return model
+
+    def record_training(strategy, candidates, results):
+        trained_on.append(strategy.early_model.data_size)
+
+    monkeypatch.setattr(strategy_module, "seeded_xgb_model", counting_model)
+    cached, _ = drive(matmul_128, seed=6, trials=64, on_results=record_training)
+    extracted_cached = sum(extracted)
+    extracted.clear()
+
+    def predict_every_time(self, space, indexes, schedules):
+        candidates = [strategy_module.measure_candidate(s) for s in schedules]
+        return np.asarray(self.early_model.predict(self.context, candidates), dtype=np.float64)
+
+    monkeypatch.setattr(ARCOSearchStrategy._cls, "_early_model_scores", predict_every_time)
+    uncached, _ = drive(matmul_128, seed=6, trials=64)
+    assert cached == uncached
+    assert [len(batch) for batch in cached] == [16, 16, 16, 16]
+    assert trained_on == [16, 32, 48, 48]  # not retrained after the fourth, the last, batch
+    assert extracted_cached < 0.8 * sum(extracted)
+
+
 def test_search_moves_to_faster_configs_than_its_initial_design(matmul_128):
     proposed, strategy = drive(matmul_128, seed=0, trials=64)
     seconds = [s for _, _, _, s in strategy.stats.measured]

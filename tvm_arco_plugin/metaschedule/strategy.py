@@ -88,6 +88,7 @@ class _SpaceSearch:
                                  knob_prior=knob_prior)
         self.schedules = {}  # index -> postprocessed Schedule or None (invalid), up to 8,192 kept
         self.scores = {}  # index -> last surrogate score
+        self.features = {}  # index -> its schedule's features for the early model, dropped with the schedules
 
     def schedule(self, index):
         return self.schedules_of([index])[0]
@@ -98,6 +99,7 @@ class _SpaceSearch:
         missing = list(dict.fromkeys(i for i in indexes if i not in self.schedules))
         if len(self.schedules) + len(missing) > 8192:  # replays are cheap to redo; IRModules are not small
             self.schedules.clear()
+            self.features.clear()
             missing = list(dict.fromkeys(indexes))
         if replay_threads is not None and len(missing) > 1:
             replayed = list(replay_threads.map(self.space.schedule, missing))
@@ -275,6 +277,7 @@ class ARCOSearchStrategy(PySearchStrategy):
                                       "walk_share": round(engine.share_from("walk"), 4),
                                       "entropy_per_round": [(n, round(e, 4)) for n, e in engine.entropy_per_round]})
             space.schedules.clear()
+            space.features.clear()
         self.pending = []
         if self.evolutionary is not None:
             self.evolutionary.post_tuning()
@@ -310,7 +313,8 @@ class ARCOSearchStrategy(PySearchStrategy):
         for (space_id, index, _), sec in zip(self.pending, secs):
             self.stats.measured.append((task, space_id, index, sec))
         self._observe([(space_id, index) for space_id, index, _ in self.pending], secs)
-        if not self._task_model_ready:
+        # After the task's last batch nothing will be scored again, so the early model is not retrained for it.
+        if not self._task_model_ready and self.trials + len(results) < self.max_trials:
             self.early_model.update(self.context, list(measure_candidates), list(results))
         if self.evolutionary is not None:  # it counts its trials (and stops) by the results it is told of
             self.evolutionary.notify_runner_results(list(measure_candidates), list(results))
@@ -398,10 +402,24 @@ class ARCOSearchStrategy(PySearchStrategy):
         logger.debug("ARCO: the task's cost model %s", "has learnt" if self._task_model_ready else
                      "still predicts at random; scoring with the early model")
 
-    def _model_scores(self, schedules):
-        """Scores of ``schedules``: the task's cost model once it has learnt, else the early model."""
-        model = self.cost_model if self._task_model_ready else self.early_model
-        return np.asarray(model.predict(self.context, [measure_candidate(s) for s in schedules]), dtype=np.float64)
+    def _model_scores(self, space, indexes, schedules):
+        """Scores of configs ``indexes`` of ``space`` (their ``schedules``): the task's cost model once it has
+        learnt, else the early model."""
+        if self._task_model_ready:
+            candidates = [measure_candidate(s) for s in schedules]
+            return np.asarray(self.cost_model.predict(self.context, candidates), dtype=np.float64)
+        return self._early_model_scores(space, indexes, schedules)
+
+    def _early_model_scores(self, space, indexes, schedules):
+        """What ``self.early_model.predict`` returns for these configs, with each config's features extracted
+        once per task, not at every scoring: the walks and the rounds score many configs again (about 40% of
+        the scores of a 64-trial run), and extracting features is most of a prediction's cost."""
+        missing = dict((i, s) for i, s in zip(indexes, schedules) if i not in space.features)
+        if missing:
+            extracted = self.early_model.extractor.extract_from(
+                self.context, [measure_candidate(s) for s in missing.values()])
+            space.features.update((i, x.numpy().astype("float32")) for i, x in zip(missing, extracted))
+        return self.early_model._predict([space.features[i] for i in indexes]).astype("float64")
 
     def _surrogate(self, space):
         def surrogate(indexes):
@@ -410,7 +428,8 @@ class ARCOSearchStrategy(PySearchStrategy):
             valid = np.array([s is not None for s in schedules], dtype=bool)
             scores = np.zeros(len(indexes))
             if valid.any():
-                predicted = self._model_scores([s for s in schedules if s is not None])
+                predicted = self._model_scores(space, [i for i, ok in zip(indexes, valid) if ok],
+                                               [s for s in schedules if s is not None])
                 scores[valid] = predicted
                 scores[~valid] = predicted.min() - max(predicted.std(), 1.0)
             else:
