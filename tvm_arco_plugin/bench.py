@@ -72,6 +72,8 @@ TUNERS = {
     # proposals (it still acts in the walks), and with its own policy learning while the walks' stays frozen
     "arco_frozen_noleader": _arco(learning=False, leader_proposals=0),
     "arco_frozen_hwlearns": _arco(learning=False, hardware_learning=True),
+    # ARCO's default (learning on) without the hardware agent's own proposals
+    "arco_noleader": _arco(leader_proposals=0),
     "xgb": _xgb(),
     "xgb8": _xgb(plan_size=8),
     "ga": _plain(autotvm.tuner.GATuner),
