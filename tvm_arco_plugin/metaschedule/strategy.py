@@ -412,8 +412,9 @@ class ARCOSearchStrategy(PySearchStrategy):
 
     def _early_model_scores(self, space, indexes, schedules):
         """What ``self.early_model.predict`` returns for these configs, with each config's features extracted
-        once per task, not at every scoring: the walks and the rounds score many configs again (about 40% of
-        the scores of a 64-trial run), and extracting features is most of a prediction's cost."""
+        once while its schedule is kept, not at every scoring: the walks and the rounds score many configs
+        again (about 40% of the scores of a 64-trial run), and extracting features is most of a prediction's
+        cost. ``XGBModel._predict`` is the call ``predict`` makes on the features (apache-tvm 0.27)."""
         missing = dict((i, s) for i, s in zip(indexes, schedules) if i not in space.features)
         if missing:
             extracted = self.early_model.extractor.extract_from(
